@@ -1,0 +1,50 @@
+"""The backend registry: the one place that decides which backends exist.
+
+``REGISTRY`` maps a backend id (the same string on the CLI, in records, asv parameters and
+pytest ids) to ``"module:Class"``; the module is imported on first use, so ``import
+symbench`` never imports numba, jax, cupy or Cython. A new backend is one module plus one
+line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .base import Backend, Compiled
+
+REGISTRY: dict[str, str] = {
+    "numpy": "symbench.backends.numpy_backend:NumpyBackend",
+    "numexpr": "symbench.backends.numexpr_backend:NumexprBackend",
+    "ufuncify": "symbench.backends.ufuncify_backend:UfuncifyBackend",
+    "cython": "symbench.backends.cython_backend:CythonBackend",
+    "numba": "symbench.backends.numba_backend:NumbaBackend",
+    "numba-parallel": "symbench.backends.numba_backend:NumbaParallelBackend",
+    "jax": "symbench.backends.jax_backend:JaxBackend",
+    "cupy": "symbench.backends.cupy_backend:CupyBackend",
+}
+
+_INSTANCES: dict[str, Backend] = {}
+
+__all__ = ["REGISTRY", "Backend", "Compiled", "backend_ids", "get_backend", "select_backends"]
+
+
+def backend_ids() -> list[str]:
+    return list(REGISTRY)
+
+
+def get_backend(backend_id: str) -> Backend:
+    """The backend instance for ``backend_id`` (imports its module on first use)."""
+    if backend_id not in REGISTRY:
+        from ..kernels import _unknown
+
+        raise _unknown("backend", backend_id, REGISTRY)
+    if backend_id not in _INSTANCES:
+        module_name, _, cls_name = REGISTRY[backend_id].partition(":")
+        cls = getattr(importlib.import_module(module_name), cls_name)
+        _INSTANCES[backend_id] = cls()
+    return _INSTANCES[backend_id]
+
+
+def select_backends(ids: list[str] | None) -> list[Backend]:
+    """Backends by id, all registered ones when ``ids`` is empty; unknown ids are BadInput."""
+    return [get_backend(i) for i in (ids or REGISTRY)]

@@ -1,0 +1,142 @@
+"""What the C-building backends share: the compiler, the recipe and the build cache.
+
+A build lives in ``<cache>/<backend>/<key>/`` where ``key`` hashes the generated source, the
+flags and every version that affects the binary. A build happens in a private temporary
+directory that is renamed into place only when complete, so an interrupted or concurrent
+build never leaves a half-built entry.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from ..cache import cache_dir
+from ..errors import Unavailable
+
+_COMPILER_VERSION: dict[str, str] = {}
+
+
+def c_compiler() -> list[str]:
+    """The compiler command setuptools will use: ``$CC`` if set, else Python's own ``CC``."""
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    return shlex.split(cc)
+
+
+def require_c_compiler() -> str:
+    """The compiler's path, or ``Unavailable`` saying which compiler is missing."""
+    cmd = c_compiler()
+    path = shutil.which(cmd[0]) if cmd else None
+    if not path:
+        raise Unavailable(
+            f"C compiler {cmd[0] if cmd else '(none)'!r} not found (set CC or install gcc)"
+        )
+    return path
+
+
+def compiler_version() -> str:
+    cmd = c_compiler()
+    key = " ".join(cmd)
+    if key not in _COMPILER_VERSION:
+        try:
+            out = subprocess.run(
+                [*cmd, "--version"], capture_output=True, text=True, timeout=30, check=False
+            ).stdout
+            _COMPILER_VERSION[key] = out.splitlines()[0] if out else "unknown"
+        except (OSError, subprocess.SubprocessError):
+            _COMPILER_VERSION[key] = "unknown"
+    return _COMPILER_VERSION[key]
+
+
+def recipe(extra_flags: list[str]) -> dict[str, Any]:
+    """The build recipe recorded with every compiled module (and hashed into its key)."""
+    return {
+        "compiler": " ".join(c_compiler()),
+        "compiler_version": compiler_version(),
+        "python_cflags": sysconfig.get_config_var("CFLAGS") or "",
+        "env_cflags": os.environ.get("CFLAGS", ""),
+        "extra_flags": list(extra_flags),
+        "python": platform.python_version(),
+        "platform": sysconfig.get_platform(),
+    }
+
+
+def find_extension(directory: Path, module: str) -> Path | None:
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        candidate = directory / f"{module}{suffix}"
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def load_extension(path: Path, module: str) -> ModuleType:
+    """Import a compiled extension from ``path`` without touching ``sys.path``/``sys.modules``."""
+    spec = importlib.util.spec_from_file_location(module, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    # Single-phase-init extensions (ufuncify's) register themselves in sys.modules while
+    # loading; put back whatever was there so builds never leak module names.
+    previous = sys.modules.get(module)
+    try:
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        if previous is None:
+            sys.modules.pop(module, None)
+        else:
+            sys.modules[module] = previous
+    return mod
+
+
+class BuildCache:
+    """Content-addressed build directories for one backend."""
+
+    def __init__(self, backend_id: str) -> None:
+        self.root = cache_dir(backend_id)
+
+    def lookup(self, key: str) -> tuple[Path, dict[str, Any]] | None:
+        """The finished build for ``key`` and its manifest, or None."""
+        final = self.root / key
+        manifest = final / "manifest.json"
+        if not manifest.exists():
+            return None
+        try:
+            return final, json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def staging(self) -> Path:
+        return Path(tempfile.mkdtemp(prefix=".build-", dir=self.root))
+
+    def publish(self, staging: Path, key: str, manifest: dict[str, Any]) -> Path:
+        """Write the manifest and rename the build into place (first finisher wins)."""
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        final = self.root / key
+        try:
+            os.rename(staging, final)
+        except OSError:  # another process published the same key first: keep theirs
+            shutil.rmtree(staging, ignore_errors=True)
+        return final
+
+
+def run_build(cmd: list[str], cwd: Path, what: str) -> None:
+    """Run a build command; a failure becomes an error naming the command and its output."""
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-15:]
+        raise RuntimeError(f"{what} build failed ({' '.join(cmd[:3])} ...):\n" + "\n".join(tail))
+
+
+PYTHON = sys.executable

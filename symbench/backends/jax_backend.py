@@ -1,0 +1,80 @@
+"""``jax``: ``sympy.lambdify(modules="jax")`` under ``jax.jit`` (XLA fuses the expression).
+
+Inputs are placed on the device first and results are waited for with
+``block_until_ready``. 64-bit mode is switched on when the backend loads so float64 is
+float64; float32 inputs stay float32 (Python constants are weakly typed).
+"""
+
+from __future__ import annotations
+
+from ..errors import Unsupported
+from ..kernels.core import Kernel
+from .base import Backend, Compiled
+from .codegen import lambdified_source, lambdify_checked
+
+
+def _jax():
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+def special_functions() -> dict:
+    """SymPy function names lambdify's JAX printer leaves to Python's scalar ``math``."""
+    import jax.scipy.special as jss
+
+    return {"erf": jss.erf, "erfc": jss.erfc, "gamma": jss.gamma, "loggamma": jss.gammaln}
+
+
+class JaxBackend(Backend):
+    id = "jax"
+    library = "jax"
+    requires = ("jax", "jaxlib")
+
+    def devices(self) -> list[str]:
+        if self.unavailable_reason():
+            return ["cpu"]
+        jax = _jax()
+        found = []
+        for platform in ("cpu", "gpu", "tpu"):
+            try:
+                devs = jax.devices(platform)
+            except RuntimeError:  # no such platform on this machine
+                continue
+            found += ["cpu"] if platform == "cpu" else [f"{platform}:{d.id}" for d in devs]
+        return found
+
+    def _device(self, device: str):
+        jax = _jax()
+        platform, _, index = device.partition(":")
+        try:
+            return jax.devices(platform)[int(index or 0)]
+        except (RuntimeError, IndexError, ValueError):
+            raise Unsupported(f"jax sees no device {device!r}") from None
+
+    def _compile(self, kernel: Kernel, dtype: str, device: str) -> Compiled:
+        jax = _jax()
+        dev = self._device(device)
+        fn = lambdify_checked(kernel, [special_functions(), "jax"], self.id)
+        jitted = jax.jit(fn)
+
+        def to_device(arrays):
+            return [jax.device_put(a, dev) for a in arrays]
+
+        return Compiled(
+            backend=self.id,
+            kernel=kernel.name,
+            dtype=dtype,
+            device=device,
+            fn=jitted,
+            source=lambdified_source(fn),
+            build={
+                "jit": "jax.jit",
+                "x64": bool(jax.config.jax_enable_x64),
+                "device_kind": dev.device_kind,
+                "platform": dev.platform,
+            },
+            to_device=to_device,
+            sync=lambda out: out.block_until_ready(),
+        )

@@ -1,0 +1,65 @@
+"""``numexpr``: ``sympy.lambdify`` to one ``numexpr.evaluate`` string.
+
+numexpr evaluates the whole expression blockwise in cache-sized chunks on its own thread
+pool, so no full-size temporaries. It knows a fixed set of functions (no erf, gamma,
+Bessel). It types Python float literals as double, so for float32 the constants are passed
+in as float32 variables instead (otherwise the whole expression is computed in float64).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from ..errors import Unsupported
+from ..kernels.core import Kernel
+from .base import Backend, Compiled
+from .codegen import lambdified_source, lambdify_checked, with_float_constants
+
+
+class NumexprBackend(Backend):
+    id = "numexpr"
+    library = "numexpr"
+    requires = ("numexpr",)
+
+    def _compile(self, kernel: Kernel, dtype: str, device: str) -> Compiled:
+        import numexpr
+        from sympy.printing.lambdarepr import NumExprPrinter
+
+        known = set(NumExprPrinter._numexpr_functions) | {"Piecewise"}
+        lacking = sorted({type(f).__name__ for f in kernel.expr.atoms(sp.Function)} - known)
+        if lacking:
+            raise Unsupported(f"numexpr has no {', '.join(lacking)}")
+        expr = with_float_constants(kernel.expr)
+        floats = sorted(expr.atoms(sp.Float), key=float) if dtype == "float32" else []
+        limit = (64 if np.lib.NumpyVersion(np.__version__) >= "2.0.0" else 32) - 1
+        if len(kernel.args) + len(floats) > limit:
+            raise Unsupported(
+                f"float32 needs {len(floats)} constants as float32 operands; with "
+                f"{len(kernel.args)} arguments that exceeds numexpr's {limit} operands"
+            )
+        names = tuple(sp.Symbol(f"_sb_c{i}", real=True) for i in range(len(floats)))
+        expr = expr.xreplace(dict(zip(floats, names)))
+        constants = [np.asarray(float(c), dtype=dtype) for c in floats]
+        # cse=False: lambdify's numexpr printer emits a single evaluate() string.
+        lam = lambdify_checked(kernel, "numexpr", self.id, cse=False, expr=expr, extra_args=names)
+
+        def fn(*arrays):
+            return lam(*arrays, *constants)
+
+        source = lambdified_source(lam)
+        if constants:
+            source += (
+                "# float32 constants: "
+                + ", ".join(f"{n}={float(c)!r}" for n, c in zip(names, floats))
+                + "\n"
+            )
+        return Compiled(
+            backend=self.id,
+            kernel=kernel.name,
+            dtype=dtype,
+            device=device,
+            fn=fn,
+            source=source,
+            build={"printer": "NumExprPrinter", "threads": numexpr.get_num_threads()},
+        )

@@ -1,0 +1,33 @@
+"""``numpy``: ``sympy.lambdify`` to NumPy (SciPy for special functions), the baseline.
+
+Every speedup is measured against this backend. One NumPy call per operation, so each
+intermediate result is a full temporary array.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from ..kernels.core import Kernel
+from .base import Backend, Compiled
+from .codegen import lambdified_source, lambdify_checked
+
+
+class NumpyBackend(Backend):
+    id = "numpy"
+    library = "numpy"
+    requires = ("numpy",)
+
+    def _compile(self, kernel: Kernel, dtype: str, device: str) -> Compiled:
+        # lambdify's own default when SciPy is present: scipy.special fills NumPy's gaps.
+        modules = ["scipy", "numpy"] if importlib.util.find_spec("scipy") else ["numpy"]
+        fn = lambdify_checked(kernel, modules, self.id)
+        return Compiled(
+            backend=self.id,
+            kernel=kernel.name,
+            dtype=dtype,
+            device=device,
+            fn=fn,
+            source=lambdified_source(fn),
+            build={"printer": "NumPyPrinter", "modules": modules},
+        )

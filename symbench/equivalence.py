@@ -1,0 +1,289 @@
+"""The only place correctness is judged: a compiled kernel against the mpmath reference.
+
+Never compares two backends with each other. For each (kernel, backend, device, dtype) it
+reports the max error in ULPs of the target dtype, the max relative and absolute error,
+whether NaN and +-Inf appear in the same places as in the truth, a status and the reason.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import divergences as _div
+from .backends import Backend
+from .errors import Unavailable, Unsupported
+from .inputs import DEFAULT_SEED, make_inputs
+from .kernels.core import Kernel, Tolerance
+from .reference import Reference, reference
+
+STATUSES = ("pass", "fail", "xfail", "unsupported", "unavailable", "error")
+FAILING = frozenset({"fail", "error"})
+DEFAULT_SIZE = 1000
+
+
+@dataclass
+class Comparison:
+    """Errors of ``got`` against the reference, over the compared points."""
+
+    points: int
+    max_ulp: float | None
+    max_rel_err: float | None
+    max_abs_err: float | None
+    nonfinite_match: bool
+    bad_points: int
+    worst: int | None  # index (into the compared points) of the worst offender
+    reason: str
+
+    @property
+    def passed(self) -> bool:
+        return self.nonfinite_match and self.bad_points == 0
+
+
+@dataclass
+class CheckResult:
+    kernel: str
+    backend: str
+    device: str
+    dtype: str
+    status: str
+    reason: str = ""
+    max_ulp: float | None = None
+    max_rel_err: float | None = None
+    max_abs_err: float | None = None
+    nonfinite_match: bool | None = None
+    points: int = 0
+    size: int = 0
+    compile_s: float | None = None
+    special: list[dict[str, Any]] = field(default_factory=list)
+    source: str | None = None
+    build: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self, with_source: bool = False) -> dict[str, Any]:
+        d = asdict(self)
+        if not with_source:
+            d.pop("source")
+        for k in ("max_ulp", "max_rel_err", "max_abs_err"):
+            if d[k] is not None and not math.isfinite(d[k]):
+                d[k] = str(d[k])  # JSON has no inf
+        return d
+
+
+def _fmt(v: float) -> str:
+    return repr(float(v)) if math.isnan(v) or math.isinf(v) else f"{float(v):.17g}"
+
+
+def compare(
+    ref: Reference, got: np.ndarray, dtype: str, tol: Tolerance, inputs: list[np.ndarray], names
+) -> Comparison:
+    """Compare a backend's full output ``got`` with ``ref`` at the reference's indices."""
+    dt = np.dtype(dtype)
+    g = np.asarray(got)[ref.indices]
+    ref_t = ref.hi.astype(dt)  # the truth rounded to the target dtype (for +-inf/NaN places)
+    g64 = g.astype(np.float64)
+    with np.errstate(all="ignore"):
+        same_nan = np.isnan(ref.hi) == np.isnan(g)
+        same_pinf = np.isposinf(ref_t) == np.isposinf(g)
+        same_ninf = np.isneginf(ref_t) == np.isneginf(g)
+        nonfinite_ok = same_nan & same_pinf & same_ninf
+        finite = np.isfinite(ref_t) & np.isfinite(g)
+        # (g - hi) is exact when g is close to hi (Sterbenz); the lo part adds the rest.
+        err = np.where(finite, (g64 - ref.hi) - ref.lo, 0.0)
+        abs_err = np.abs(err)
+        mag = np.abs(ref.hi)
+        rel = np.where(
+            mag > 0, abs_err / np.where(mag > 0, mag, 1.0), np.where(abs_err > 0, np.inf, 0.0)
+        )
+        spacing = np.spacing(np.abs(ref_t).astype(dt)).astype(np.float64)
+        ulp = np.where(finite, abs_err / np.where(spacing > 0, spacing, 1.0), 0.0)
+        within = abs_err <= tol.atol + tol.rtol * mag
+    bad = (~within & finite) | ~nonfinite_ok
+    nbad = int(bad.sum())
+    any_finite = bool(finite.any())
+    worst = None
+    reason = ""
+    if nbad:
+        score = np.where(bad, np.where(nonfinite_ok, ulp, np.inf), -1.0)
+        worst = int(np.argmax(score))
+        i = int(ref.indices[worst])
+        where = ", ".join(f"{n}={_fmt(a[i])}" for n, a in zip(names, inputs))
+        kind = "NaN/Inf placement differs" if not nonfinite_ok[worst] else "outside tolerance"
+        reason = (
+            f"{nbad} of {len(g)} points wrong ({kind}); worst at {where}: got {_fmt(g[worst])}, "
+            f"want {_fmt(ref.hi[worst])} (rtol={tol.rtol:g}, atol={tol.atol:g})"
+        )
+    return Comparison(
+        points=len(g),
+        max_ulp=float(ulp[finite].max()) if any_finite else None,
+        max_rel_err=float(rel[finite].max()) if any_finite else None,
+        max_abs_err=float(abs_err[finite].max()) if any_finite else None,
+        nonfinite_match=bool(nonfinite_ok.all()),
+        bad_points=nbad,
+        worst=worst,
+        reason=reason,
+    )
+
+
+def _special(kernel: Kernel, inputs, got, ref: Reference) -> list[dict[str, Any]]:
+    """The backend's values at the domains' special points (e.g. sin(x)/x at x=0)."""
+    n = max((len(d.special) for d in kernel.domains), default=0)
+    rows = []
+    for i in range(min(n, len(got))):
+        rows.append(
+            {
+                "inputs": {name: float(a[i]) for name, a in zip(kernel.arg_names, inputs)},
+                "got": _fmt(got[i]),
+                "want": _fmt(ref.hi[i]) if i < len(ref.hi) and ref.indices[i] == i else None,
+            }
+        )
+    return rows
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
+def check_one(
+    kernel: Kernel,
+    backend: Backend,
+    dtype: str,
+    device: str = "cpu",
+    *,
+    size: int = DEFAULT_SIZE,
+    seed: int = DEFAULT_SEED,
+    divergences: list[_div.Divergence] | None = None,
+    ref: Reference | None = None,
+    inputs: list[np.ndarray] | None = None,
+) -> CheckResult:
+    """Compile ``kernel`` with ``backend`` and judge its output. Never raises for a backend's
+    failure: every outcome is a status with a reason."""
+    result = CheckResult(kernel.name, backend.id, device, dtype, "error", size=size)
+    if inputs is None:
+        inputs = make_inputs(kernel, size, dtype, seed)
+    if ref is None:
+        ref = reference(kernel, inputs)
+    try:
+        compiled = backend.compile(kernel, dtype, device)
+    except Unavailable as exc:
+        result.status, result.reason = "unavailable", str(exc)
+        return result
+    except Unsupported as exc:
+        result.status, result.reason = "unsupported", str(exc)
+        return result
+    except Exception as exc:
+        result.reason = f"compile failed: {_first_line(exc)}"
+        return result
+    result.compile_s = compiled.compile_s
+    result.source = compiled.source
+    result.build = compiled.build
+    try:
+        with np.errstate(all="ignore"):
+            got = compiled(*inputs)
+    except Exception as exc:
+        result.reason = f"call failed: {_first_line(exc)}"
+        return result
+    if got.shape != (size,):
+        result.reason = f"returned shape {got.shape}, expected ({size},)"
+        return result
+    if got.dtype != np.dtype(dtype):
+        result.status = "fail"
+        result.reason = f"returned {got.dtype} for {dtype} inputs (computed in the wrong precision)"
+        return result
+    cmp = compare(ref, got, dtype, kernel.tolerance(dtype), inputs, kernel.arg_names)
+    result.max_ulp, result.max_rel_err, result.max_abs_err = (
+        cmp.max_ulp,
+        cmp.max_rel_err,
+        cmp.max_abs_err,
+    )
+    result.nonfinite_match, result.points = cmp.nonfinite_match, cmp.points
+    result.special = _special(kernel, inputs, got, ref)
+    result.status, result.reason = ("pass", "") if cmp.passed else ("fail", cmp.reason)
+    known = _div.lookup(kernel.name, backend.id, dtype, device, divergences)
+    if known is not None:
+        if result.status == "fail":
+            result.status = "xfail"
+            result.reason = f"known divergence: {known.reason} ({known.link}); {cmp.reason}"
+        else:
+            result.status = "fail"
+            result.reason = (
+                "declared divergence no longer reproduces (strict xfail): remove the "
+                f"{kernel.name}/{backend.id}/{dtype} entry from divergences.toml"
+            )
+    return result
+
+
+def check_matrix(
+    kernels: Iterable[Kernel],
+    backends: Iterable[Backend],
+    dtypes: Iterable[str],
+    devices: Iterable[str] | None = None,
+    *,
+    size: int = DEFAULT_SIZE,
+    seed: int = DEFAULT_SEED,
+    on_result: Callable[[CheckResult], None] | None = None,
+    jobs: int | None = None,
+) -> list[CheckResult]:
+    """Check every kernel x backend x device x dtype. ``devices=None``: each backend's own.
+
+    The reference is computed before any backend is compiled, so a bad kernel (complex
+    valued on its domain) raises ``BadInput`` before any work is done for it.
+    """
+    kernels, backends, dtypes = list(kernels), list(backends), list(dtypes)
+    entries = _div.load()
+    wanted = list(devices) if devices is not None else None
+    plan = []
+    for b in backends:
+        reason = b.unavailable_reason()
+        devs = (
+            wanted
+            if wanted is not None
+            else (b.devices() or [getattr(b, "default_device", "gpu:0")])
+        )
+        plan.append((b, reason, devs))
+    prepared = {}
+    for k in kernels:
+        for dt in dtypes:
+            inputs = make_inputs(k, size, dt, seed)
+            prepared[k.name, dt] = (inputs, reference(k, inputs))
+    jobs_list = []
+    for k in kernels:
+        for b, reason, devs in plan:
+            for dev in devs:
+                for dt in dtypes:
+                    jobs_list.append((k, b, reason, dev, dt))
+
+    def run(job) -> CheckResult:
+        k, b, reason, dev, dt = job
+        if reason is not None:
+            return CheckResult(k.name, b.id, dev, dt, "unavailable", reason, size=size)
+        inputs, ref = prepared[k.name, dt]
+        return check_one(
+            k, b, dt, dev, size=size, seed=seed, divergences=entries, ref=ref, inputs=inputs
+        )
+
+    # Builds (Cython, ufuncify) are subprocesses: running pairs on a few threads keeps every
+    # core compiling. Compile times measured here include that contention; the timing core
+    # measures compile cost on its own.
+    results: list[CheckResult] = []
+    with ThreadPoolExecutor(max_workers=max(1, jobs or os.cpu_count() or 1)) as pool:
+        for res in pool.map(run, jobs_list):
+            results.append(res)
+            if on_result is not None:
+                on_result(res)
+    return results
+
+
+def matrix_size(kernels, backends, dtypes, devices=None) -> int:
+    """How many results ``check_matrix`` will produce (for progress bars)."""
+    total = 0
+    for b in backends:
+        devs = list(devices) if devices is not None else (b.devices() or ["gpu:0"])
+        total += len(devs)
+    return total * len(list(kernels)) * len(list(dtypes))

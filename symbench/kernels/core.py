@@ -1,0 +1,184 @@
+"""The data that describes a kernel: Domain, Tolerance and Kernel (all frozen)."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import sympy as sp
+
+from ..errors import BadInput
+
+DTYPES = ("float64", "float32")
+
+
+@dataclass(frozen=True)
+class Domain:
+    """Where one argument's inputs are drawn from.
+
+    Values are uniform on ``[lo, hi]`` (``scale="log"``: log-uniform, needs ``lo > 0``).
+    ``special`` points (such as 0 for ``sin(x)/x``) are always included exactly, at the
+    start of every input array, so each backend's behaviour there is visible.
+    """
+
+    lo: float
+    hi: float
+    special: tuple[float, ...] = ()
+    scale: str = "linear"
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.lo) and math.isfinite(self.hi)):
+            raise BadInput(f"domain bounds must be finite numbers, got [{self.lo}, {self.hi}]")
+        if self.lo >= self.hi:
+            raise BadInput(f"empty domain: lo={self.lo} must be smaller than hi={self.hi}")
+        if self.scale not in ("linear", "log"):
+            raise BadInput(f"domain scale must be 'linear' or 'log', got {self.scale!r}")
+        if self.scale == "log" and self.lo <= 0:
+            raise BadInput(f"a log-scale domain needs lo > 0, got lo={self.lo}")
+        for s in self.special:
+            if not self.lo <= s <= self.hi:
+                raise BadInput(f"special point {s} lies outside [{self.lo}, {self.hi}]")
+
+    @classmethod
+    def parse(cls, text: str) -> Domain:
+        """Parse ``"lo:hi"`` (as given to ``--domain x=lo:hi``)."""
+        parts = text.split(":")
+        if len(parts) != 2:
+            raise BadInput(f"cannot read domain {text!r}: expected lo:hi, e.g. -10:10")
+        try:
+            lo, hi = (float(p) for p in parts)
+        except ValueError:
+            raise BadInput(f"cannot read domain {text!r}: bounds must be numbers") from None
+        special = (0.0,) if lo <= 0.0 <= hi else ()
+        return cls(lo, hi, special=special)
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """An element passes when ``|got - ref| <= atol + rtol * |ref|`` (like numpy.isclose).
+
+    ``rtol`` and ``atol`` state how accurately the formula *as written* can be evaluated in
+    the dtype (its conditioning), not how good any one backend is: every backend is held to
+    the same numbers.
+    """
+
+    rtol: float
+    atol: float = 0.0
+
+
+DEFAULT_TOLERANCES: Mapping[str, Tolerance] = MappingProxyType(
+    {"float64": Tolerance(rtol=1e-13), "float32": Tolerance(rtol=1e-5)}
+)
+
+
+def _freeze(mapping: Mapping[str, Tolerance] | None) -> Mapping[str, Tolerance]:
+    merged = dict(DEFAULT_TOLERANCES)
+    merged.update(mapping or {})
+    return MappingProxyType(merged)
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One SymPy expression plus what is needed to check and time it.
+
+    ``args`` are the argument symbols in call order; ``domains`` gives one Domain per
+    argument (same order). Names are permanent: records and asv history are keyed by them.
+    """
+
+    name: str
+    args: tuple[sp.Symbol, ...]
+    expr: sp.Expr
+    domains: tuple[Domain, ...]
+    doc: str = ""
+    source: str = ""
+    tolerances: Mapping[str, Tolerance] = field(default_factory=lambda: _freeze(None))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "args", tuple(self.args))
+        object.__setattr__(self, "domains", tuple(self.domains))
+        object.__setattr__(self, "tolerances", _freeze(self.tolerances))
+        if not self.name or not self.name.replace("_", "").isalnum():
+            raise BadInput(f"kernel name {self.name!r} must be letters, digits and '_'")
+        if len(self.domains) != len(self.args):
+            raise BadInput(
+                f"kernel {self.name}: {len(self.args)} arguments but {len(self.domains)} domains"
+            )
+        missing = self.expr.free_symbols - set(self.args)
+        if missing:
+            names = ", ".join(sorted(str(s) for s in missing))
+            raise BadInput(f"kernel {self.name}: symbol(s) {names} have no domain")
+        if self.expr.has(sp.I) or self.expr.is_real is False:
+            raise BadInput(f"kernel {self.name}: expression is complex-valued: {self.expr}")
+
+    def tolerance(self, dtype: str) -> Tolerance:
+        return self.tolerances[dtype]
+
+    @property
+    def arg_names(self) -> tuple[str, ...]:
+        return tuple(str(a) for a in self.args)
+
+    @property
+    def content_hash(self) -> str:
+        """A stable hash of what defines the kernel's values (expression, args, domains)."""
+        text = repr((sp.srepr(self.expr), self.arg_names, self.domains))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @classmethod
+    def from_expr(
+        cls,
+        expr: str | sp.Expr,
+        domains: Mapping[str, Domain | tuple[float, float] | str],
+        *,
+        name: str = "expr",
+        doc: str = "",
+        source: str = "user",
+        tolerances: Mapping[str, Tolerance] | None = None,
+    ) -> Kernel:
+        """Build a kernel from an expression (text or SymPy) and one domain per symbol.
+
+        Arguments are ordered as ``domains`` is. Symbols are made real, so the check
+        that rejects complex-valued expressions sees what the user means.
+
+        >>> k = Kernel.from_expr("sin(x)/x", {"x": (-10, 10)})
+        """
+        from .parse import parse_expression
+
+        parsed = parse_expression(expr) if isinstance(expr, str) else sp.sympify(expr)
+        by_name = {str(s): s for s in parsed.free_symbols}
+        unknown = [n for n in domains if n not in by_name]
+        if unknown:
+            raise BadInput(
+                f"domain given for {', '.join(unknown)}, which the expression {parsed} "
+                f"does not contain"
+            )
+        missing = sorted(set(by_name) - set(domains))
+        if missing:
+            raise BadInput(
+                f"symbol(s) {', '.join(missing)} in {parsed} have no domain: "
+                f"add --domain {missing[0]}=LO:HI"
+            )
+        real = {n: sp.Symbol(n, real=True) for n in domains}
+        parsed = parsed.xreplace({by_name[n]: real[n] for n in domains})
+        doms = tuple(_as_domain(domains[n]) for n in domains)
+        return cls(
+            name=name,
+            args=tuple(real[n] for n in domains),
+            expr=parsed,
+            domains=doms,
+            doc=doc or f"user expression {parsed}",
+            source=source,
+            tolerances=tolerances,
+        )
+
+
+def _as_domain(value: Domain | tuple[float, float] | str) -> Domain:
+    if isinstance(value, Domain):
+        return value
+    if isinstance(value, str):
+        return Domain.parse(value)
+    lo, hi = value
+    lo, hi = float(lo), float(hi)
+    return Domain(lo, hi, special=(0.0,) if lo <= 0.0 <= hi else ())

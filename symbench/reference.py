@@ -1,0 +1,151 @@
+"""The truth: each kernel evaluated with mpmath at high precision, cached by content hash.
+
+The reference is the exact value of the expression *as written* at the exact (already
+rounded) input values, computed with ``dps`` significant digits and stored as a
+double-double pair ``(hi, lo)`` with ``hi + lo`` accurate to about 32 digits, so errors of
+float64 results can be measured in fractions of an ULP.
+
+Where the expression is undefined at a point (mpmath raises, e.g. 0/0 in ``sin(x)/x`` at
+``x=0``), the truth is NaN, which is what IEEE arithmetic gives for 0/0: the limit (1 for
+``sin(x)/x``) is a property of a different, rewritten expression.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+from dataclasses import dataclass
+
+import mpmath
+import numpy as np
+import sympy as sp
+
+from .cache import atomic_write_bytes, cache_dir
+from .errors import BadInput
+from .kernels.core import Kernel
+
+DEFAULT_DPS = 40
+REFERENCE_POINTS = 1000  # larger inputs are checked on this fixed subsample
+_FORMAT = 1  # bump when the stored layout or the evaluation rules change
+
+_MEMORY: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+class ComplexValued(BadInput):
+    """The expression takes complex values inside its domain."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Reference values at ``indices`` of the input arrays: ``hi + lo`` ~ the exact value."""
+
+    indices: np.ndarray
+    hi: np.ndarray
+    lo: np.ndarray
+    dps: int
+
+
+def subsample(size: int, points: int = REFERENCE_POINTS, nspecial: int = 0) -> np.ndarray:
+    """Fixed indices at which a size-``size`` output is compared: the special points, then an
+    even spread over the whole array (deterministic, so records can be re-checked)."""
+    if size <= points:
+        return np.arange(size)
+    spread = np.linspace(0, size - 1, points - nspecial).astype(np.int64)
+    return np.unique(np.concatenate([np.arange(nspecial), spread]))
+
+
+def _evaluator(kernel: Kernel):
+    return sp.lambdify(kernel.args, kernel.expr, modules="mpmath")
+
+
+def _to_double_double(value) -> tuple[float, float]:
+    if isinstance(value, mpmath.mpc):
+        raise TypeError("complex")
+    if mpmath.isnan(value):
+        return float("nan"), 0.0
+    if mpmath.isinf(value):
+        return float(value), 0.0
+    hi = float(value)
+    if not np.isfinite(hi):  # overflows float64: the rounded truth is +-inf
+        return hi, 0.0
+    return hi, float(value - mpmath.mpf(hi))
+
+
+def evaluate(kernel: Kernel, columns: list[np.ndarray], dps: int = DEFAULT_DPS):
+    """Evaluate ``kernel`` at each row of ``columns`` with ``dps`` digits; returns (hi, lo)."""
+    fn = _evaluator(kernel)
+    n = len(columns[0]) if columns else 0
+    hi = np.empty(n)
+    lo = np.empty(n)
+    with mpmath.workdps(dps):
+        for i in range(n):
+            point = [mpmath.mpf(float(c[i])) for c in columns]
+            try:
+                value = fn(*point)
+            except (ZeroDivisionError, ValueError, OverflowError):
+                value = mpmath.mpf("nan")
+            if isinstance(value, mpmath.mpc):
+                if abs(value.imag) > abs(value) * mpmath.mpf(10) ** (-dps // 2):
+                    args = ", ".join(f"{a}={float(c[i])!r}" for a, c in zip(kernel.args, columns))
+                    raise ComplexValued(
+                        f"kernel {kernel.name}: expression is complex-valued at {args} "
+                        f"(value {mpmath.nstr(value, 8)}); narrow the domain"
+                    )
+                value = value.real
+            if not isinstance(value, mpmath.mpf):
+                value = mpmath.mpf(value)
+            hi[i], lo[i] = _to_double_double(value)
+    return hi, lo
+
+
+def _key(kernel: Kernel, columns: list[np.ndarray], dps: int) -> str:
+    h = hashlib.sha256()
+    h.update(f"{_FORMAT}|{dps}|{sp.srepr(kernel.expr)}|{kernel.arg_names}".encode())
+    for c in columns:
+        h.update(c.dtype.str.encode())
+        h.update(np.ascontiguousarray(c).tobytes())
+    return h.hexdigest()
+
+
+def reference(
+    kernel: Kernel,
+    inputs: list[np.ndarray],
+    *,
+    dps: int = DEFAULT_DPS,
+    points: int = REFERENCE_POINTS,
+    use_cache: bool = True,
+) -> Reference:
+    """The reference at a fixed subsample of ``inputs`` (all of them when small).
+
+    Cached in memory and on disk (``<cache>/reference/<sha256>.npz``) by the hash of the
+    expression, the precision and the exact input bytes.
+    """
+    if dps < 30:
+        raise BadInput(f"reference precision must be at least 30 digits, got {dps}")
+    size = len(inputs[0])
+    nspecial = max((len(d.special) for d in kernel.domains), default=0)
+    idx = subsample(size, points, nspecial)
+    columns = [np.ascontiguousarray(a[idx]) for a in inputs]
+    key = _key(kernel, columns, dps)
+    if use_cache and key in _MEMORY:
+        hi, lo = _MEMORY[key]
+        return Reference(idx, hi, lo, dps)
+    path = cache_dir("reference") / f"{key}.npz"
+    if use_cache and path.exists():
+        try:
+            with np.load(path) as data:
+                hi, lo = data["hi"], data["lo"]
+            if hi.shape == (len(idx),):
+                _MEMORY[key] = (hi, lo)
+                return Reference(idx, hi, lo, dps)
+        except Exception:
+            pass  # a damaged cache entry is recomputed and overwritten
+    hi, lo = evaluate(kernel, columns, dps)
+    if use_cache:
+        buf = io.BytesIO()
+        np.savez(buf, hi=hi, lo=lo)
+        with contextlib.suppress(OSError):  # a read-only cache costs time, not correctness
+            atomic_write_bytes(path, buf.getvalue())
+        _MEMORY[key] = (hi, lo)
+    return Reference(idx, hi, lo, dps)

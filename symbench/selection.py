@@ -1,0 +1,111 @@
+"""Turn the names and options a user typed into kernels and backends, collecting mistakes.
+
+Unknown names do not stop the valid ones from running: each mistake becomes one error
+line (the CLI then exits 2 after doing the rest of the work).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .backends import REGISTRY, Backend, get_backend
+from .errors import BadInput
+from .kernels import DEFAULT_TOLERANCES, Domain, Kernel, Tolerance, catalog, load_kernels_file
+from .kernels.core import DTYPES
+
+
+def split_names(values: Iterable[str] | None) -> list[str]:
+    """``["a,b", "c"]`` -> ``["a", "b", "c"]`` (options may repeat and take commas)."""
+    return [n.strip() for v in values or [] for n in v.split(",") if n.strip()]
+
+
+def parse_domain_options(options: Iterable[str]) -> dict[str, Domain]:
+    """``["x=-1:1", "y=0:2"]`` -> ``{"x": Domain(-1, 1), "y": Domain(0, 2)}`` (order kept)."""
+    domains: dict[str, Domain] = {}
+    for opt in options:
+        name, sep, rng = opt.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise BadInput(f"cannot read --domain {opt!r}: expected NAME=LO:HI, e.g. x=-10:10")
+        if name in domains:
+            raise BadInput(f"--domain {name} given twice")
+        domains[name] = Domain.parse(rng.strip())
+    return domains
+
+
+@dataclass
+class Selection:
+    kernels: list[Kernel] = field(default_factory=list)
+    backends: list[Backend] = field(default_factory=list)
+    dtypes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _close(name: str, known: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=3)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+def select(
+    kernel_names: Iterable[str] | None = None,
+    backend_names: Iterable[str] | None = None,
+    dtype_names: Iterable[str] | None = None,
+    expr: str | None = None,
+    domain_options: Iterable[str] | None = None,
+    kernels_file: str | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+) -> Selection:
+    """Resolve CLI-style choices. Raises ``BadInput`` only when nothing could be selected
+    or the user's own kernel is unusable; unknown names are collected in ``errors``."""
+    sel = Selection()
+    extra: list[Kernel] = []
+    if domain_options and not expr:
+        raise BadInput("--domain needs --expr")
+    if expr is not None:
+        tolerances = None
+        if rtol is not None or atol is not None:
+            tolerances = {
+                dt: Tolerance(
+                    rtol=rtol if rtol is not None else DEFAULT_TOLERANCES[dt].rtol, atol=atol or 0.0
+                )
+                for dt in DTYPES
+            }
+        domains = parse_domain_options(domain_options or [])
+        extra.append(Kernel.from_expr(expr, domains, name="expr", tolerances=tolerances))
+    elif rtol is not None or atol is not None:
+        raise BadInput("--rtol/--atol apply to --expr; a catalog kernel states its own tolerances")
+    if kernels_file:
+        extra.extend(load_kernels_file(kernels_file))
+    pool = {k.name: k for k in extra} | {
+        k.name: k for k in catalog().values() if k.name not in {e.name for e in extra}
+    }
+    names = split_names(kernel_names)
+    if names:
+        for n in names:
+            if n in pool:
+                sel.kernels.append(pool[n])
+            else:
+                sel.errors.append(
+                    f"unknown kernel {n!r}{_close(n, list(pool))}; known: {', '.join(pool)}"
+                )
+    else:
+        sel.kernels = extra or list(catalog().values())
+    for n in split_names(backend_names) or list(REGISTRY):
+        if n in REGISTRY:
+            sel.backends.append(get_backend(n))
+        else:
+            sel.errors.append(
+                f"unknown backend {n!r}{_close(n, list(REGISTRY))}; known: {', '.join(REGISTRY)}"
+            )
+    for n in split_names(dtype_names) or list(DTYPES):
+        if n in DTYPES:
+            sel.dtypes.append(n)
+        else:
+            sel.errors.append(f"unknown dtype {n!r}; known: {', '.join(DTYPES)}")
+    if not (sel.kernels and sel.backends and sel.dtypes):
+        raise BadInput("; ".join(sel.errors) or "nothing selected")
+    return sel

@@ -1,0 +1,35 @@
+"""Shared fixtures. Matrices are built from the registries, never written by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from symbench.backends import backend_ids, get_backend
+from symbench.kernels import catalog
+from symbench.kernels.core import DTYPES
+
+KERNELS = list(catalog())
+BACKENDS = backend_ids()
+AVAILABLE = [b for b in BACKENDS if get_backend(b).unavailable_reason() is None]
+
+
+def pytest_report_header(config):
+    lines = []
+    for b in BACKENDS:
+        reason = get_backend(b).unavailable_reason()
+        lines.append(f"  {b}: {'available' if reason is None else 'unavailable: ' + reason}")
+    return ["symbench backends:", *lines]
+
+
+@pytest.fixture
+def tmp_cache(tmp_path, monkeypatch):
+    """An empty symbench cache for tests that look at building and caching."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("SYMBENCH_CACHE", str(path))
+    from symbench import reference
+
+    monkeypatch.setattr(reference, "_MEMORY", {})
+    return path
+
+
+__all__ = ["AVAILABLE", "BACKENDS", "DTYPES", "KERNELS"]

@@ -1,0 +1,132 @@
+"""The backend contract and the registry, for every registered backend."""
+
+import importlib
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from symbench import REGISTRY, Unavailable, Unsupported, get_backend, get_kernel, make_inputs
+from symbench.backends import backend_ids
+
+from .conftest import AVAILABLE, BACKENDS, DTYPES
+
+CONTRACT_KERNELS = ["add", "sinc", "huber", "black_scholes"]
+
+
+def test_registry_entries_import_and_match_their_ids():
+    for bid, target in REGISTRY.items():
+        module, _, cls = target.partition(":")
+        assert getattr(importlib.import_module(module), cls).id == bid
+    assert backend_ids() == list(REGISTRY)
+
+
+def test_unknown_backend_lists_the_known_ones():
+    from symbench import BadInput
+
+    with pytest.raises(BadInput, match="known: numpy"):
+        get_backend("nmupy")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_describe_is_honest(backend):
+    info = get_backend(backend).describe()
+    assert info["id"] == backend and info["strategy"]
+    if info["available"]:
+        assert info["devices"] and info["version"]
+    else:
+        assert info["reason"]  # an unavailable backend always says why
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kernel", CONTRACT_KERNELS)
+@pytest.mark.parametrize("backend", AVAILABLE)
+def test_contract_shape_dtype_determinism(backend, kernel, dtype):
+    k = get_kernel(kernel)
+    b = get_backend(backend)
+    try:
+        compiled = b.compile(k, dtype)
+    except Unsupported as exc:
+        assert str(exc)
+        assert dtype not in b.dtypes or backend == "numexpr"
+        return
+    assert compiled.source.strip() and compiled.compile_s >= 0
+    inputs = make_inputs(k, 257, dtype)
+    before = [a.copy() for a in inputs]
+    out1, out2 = compiled(*inputs), compiled(*inputs)
+    assert out1.shape == (257,) and out1.dtype == np.dtype(dtype)
+    assert np.array_equal(out1, out2, equal_nan=True)  # deterministic
+    assert all(np.array_equal(a, b) for a, b in zip(inputs, before))  # inputs untouched
+
+
+@pytest.mark.parametrize("backend", ["numexpr", "numba", "jax", "cython"])
+def test_unsupported_functions_are_caught_at_compile_time(backend):
+    b = get_backend(backend)
+    if b.unavailable_reason():
+        pytest.skip(b.unavailable_reason())
+    with pytest.raises(Unsupported, match="besselj"):
+        b.compile(get_kernel("bessel_j0"), "float64")
+
+
+def test_ufuncify_float32_is_unsupported_not_upcast():
+    b = get_backend("ufuncify")
+    if b.unavailable_reason():
+        pytest.skip(b.unavailable_reason())
+    with pytest.raises(Unsupported, match="float64-only"):
+        b.compile(get_kernel("add"), "float32")
+
+
+@pytest.mark.parametrize("backend", ["cython", "ufuncify"])
+def test_missing_compiler_makes_build_backends_unavailable(backend, monkeypatch):
+    monkeypatch.setenv("CC", "symbench-no-such-compiler")
+    b = get_backend(backend)
+    with pytest.raises(Unavailable, match="symbench-no-such-compiler"):
+        b.check_available()
+    with pytest.raises(Unavailable):
+        b.compile(get_kernel("add"), "float64")
+
+
+@pytest.mark.slow
+def test_ufuncify_build_leaks_no_global_state(tmp_cache):
+    b = get_backend("ufuncify")
+    if b.unavailable_reason():
+        pytest.skip(b.unavailable_reason())
+    cwd, path, modules = os.getcwd(), list(sys.path), set(sys.modules)
+    c = b.compile(get_kernel("poly8"), "float64")
+    assert not c.build["cache_hit"]
+    assert os.getcwd() == cwd and sys.path == path
+    assert not [m for m in set(sys.modules) - modules if m.startswith("wrapper_module")]
+    again = b.compile(get_kernel("poly8"), "float64")
+    assert again.build["cache_hit"] and again.build["cache_key"] == c.build["cache_key"]
+
+
+@pytest.mark.slow
+def test_cython_cache_hit_reuses_the_build(tmp_cache):
+    b = get_backend("cython")
+    if b.unavailable_reason():
+        pytest.skip(b.unavailable_reason())
+    cold = b.compile(get_kernel("rbf"), "float32")
+    warm = b.compile(get_kernel("rbf"), "float32")
+    assert not cold.build["cache_hit"] and warm.build["cache_hit"]
+    assert "-O3" in cold.build["extra_flags"] and cold.build["compiler_version"]
+    x = make_inputs(get_kernel("rbf"), 10, "float32")
+    assert np.array_equal(cold(*x), warm(*x))
+    assert len([p for p in (tmp_cache / "cython").iterdir() if not p.name.startswith(".")]) == 1
+
+
+def test_cython_float32_source_has_no_double_promotion():
+    from symbench.backends.cython_backend import pyx_source
+
+    src = pyx_source(get_kernel("gelu"), "float32")
+    assert "erff(" in src and "M_SQRT" not in src and "double" not in src
+
+
+def test_jax_devices_include_cpu():
+    b = get_backend("jax")
+    if b.unavailable_reason():
+        pytest.skip(b.unavailable_reason())
+    assert "cpu" in b.devices()
+    with pytest.raises(Unsupported):
+        b.compile(get_kernel("add"), "float64", device="tpu:7")

@@ -1,0 +1,213 @@
+"""The command line, including every bad input the foundation issue lists."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from symbench.cli import main
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_subprocess(*argv, env=None):
+    import os
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "symbench", *argv],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert lines[0].startswith("symbench: error: ")
+    return lines[0]
+
+
+def test_backends_json(capsys):
+    code, out, _ = run_cli(capsys, "backends", "--json")
+    rows = json.loads(out)
+    assert code == 0
+    assert {r["id"] for r in rows} >= {
+        "numpy",
+        "numexpr",
+        "ufuncify",
+        "cython",
+        "numba",
+        "jax",
+        "cupy",
+    }
+    for r in rows:
+        assert set(r) >= {"id", "version", "devices", "available", "reason"}
+        assert r["available"] or r["reason"]
+
+
+def test_kernels_json(capsys):
+    code, out, _ = run_cli(capsys, "kernels", "--json")
+    rows = json.loads(out)
+    assert code == 0 and len(rows) >= 14
+    assert {"name", "args", "expr", "doc"} <= set(rows[0])
+
+
+def test_check_expr_json(capsys):
+    code, out, err = run_cli(
+        capsys,
+        "check",
+        "--expr",
+        "x*exp(-x**2) + y",
+        "--domain",
+        "x=-3:3",
+        "--domain",
+        "y=1:2",
+        "--backend",
+        "numpy,numba",
+        "--json",
+        "--no-progress",
+    )
+    rows = json.loads(out)
+    assert code == 0, err
+    assert len(rows) == 4  # 2 backends x 2 dtypes
+    for r in rows:
+        assert {
+            "kernel",
+            "backend",
+            "device",
+            "dtype",
+            "status",
+            "max_ulp",
+            "max_rel_err",
+            "reason",
+        } <= set(r)
+        assert r["kernel"] == "expr" and r["status"] == "pass", r
+
+
+def test_cancellation_fails_until_the_user_states_a_tolerance(capsys):
+    argv = [
+        "check",
+        "--expr",
+        "x*exp(-x**2) + y",
+        "--domain",
+        "x=-3:3",
+        "--domain",
+        "y=0:1",
+        "--backend",
+        "numpy",
+        "--dtype",
+        "float32",
+        "--json",
+        "--no-progress",
+    ]
+    code, out, _ = run_cli(capsys, *argv)
+    assert code == 1 and "outside tolerance" in json.loads(out)[0]["reason"]
+    code, out, _ = run_cli(capsys, *argv, "--atol", "1e-6")
+    assert code == 0 and json.loads(out)[0]["status"] == "pass"
+
+
+def test_check_table_and_exit_code_on_failure(capsys, tmp_path):
+    # A kernel whose tolerance no float32 evaluation can meet: checked and found wrong -> 1.
+    f = tmp_path / "strict.py"
+    f.write_text(
+        "from symbench import Kernel, Tolerance\n"
+        "KERNELS = [Kernel.from_expr('exp(x)/3', {'x': (-5, 5)}, name='strict',"
+        " tolerances={'float32': Tolerance(rtol=1e-12)})]\n"
+    )
+    code, out, _ = run_cli(
+        capsys,
+        "check",
+        "--kernels-file",
+        str(f),
+        "--backend",
+        "numpy",
+        "--dtype",
+        "float32",
+        "--no-progress",
+    )
+    assert code == 1
+    assert "fail" in out and "strict" in out
+
+
+BAD_INPUTS = [
+    (["check", "--expr", "sin(x", "--domain", "x=0:1"], "cannot parse"),
+    (["check", "--expr", "x + y", "--domain", "x=0:1"], "have no domain"),
+    (["check", "--kernel", "sinx"], "unknown kernel 'sinx'"),
+    (["check", "--backend", "nmupy", "--kernel", "add"], "known: numpy"),
+    (["check", "--expr", "x", "--domain", "x=1:1"], "empty domain"),
+    (["check", "--expr", "x", "--domain", "x=3:1"], "empty domain"),
+    (["check", "--expr", "I*x", "--domain", "x=0:1"], "complex-valued"),
+    (["check", "--expr", "sqrt(x)", "--domain", "x=-1:1", "--backend", "numpy"], "complex-valued"),
+    (["check", "--kernels-file", "/nonexistent/kernels.py"], "does not exist"),
+    (["check", "--domain", "x=0:1"], "--domain needs --expr"),
+    (["check", "--expr", "x", "--domain", "x=zero:1"], "bounds must be numbers"),
+    (["check", "--dtype", "float16", "--kernel", "add"], "unknown dtype"),
+    (["check", "--size", "0"], "--size"),
+    (["nosuchcommand"], "invalid choice"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_INPUTS, ids=[m for _, m in BAD_INPUTS])
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
+    try:
+        code = main([*argv, "--no-progress"] if argv[0] == "check" else argv)
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert message in one_error_line(err)
+
+
+def test_kernels_file_without_kernels(capsys, tmp_path):
+    f = tmp_path / "empty.py"
+    f.write_text("x = 1\n")
+    code, _, err = run_cli(capsys, "check", "--kernels-file", str(f), "--no-progress")
+    assert code == 2 and "defines no KERNELS" in one_error_line(err)
+
+
+def test_unknown_backend_still_runs_the_known_ones(capsys):
+    code, out, err = run_cli(
+        capsys, "check", "--kernel", "add", "--backend", "numpy,bogus", "--json", "--no-progress"
+    )
+    assert code == 2 and "unknown backend 'bogus'" in one_error_line(err)
+    assert {r["backend"] for r in json.loads(out)} == {"numpy"}
+
+
+def test_missing_compiler_is_unavailable_and_others_still_run():
+    code, out, err = run_subprocess(
+        "check",
+        "--kernel",
+        "add",
+        "--backend",
+        "numpy,cython",
+        "--json",
+        "--no-progress",
+        env={"CC": "symbench-no-such-compiler"},
+    )
+    rows = json.loads(out)
+    assert code == 0, err
+    by = {(r["backend"], r["dtype"]): r for r in rows}
+    assert by["cython", "float64"]["status"] == "unavailable"
+    assert "symbench-no-such-compiler" in by["cython", "float64"]["reason"]
+    assert by["numpy", "float64"]["status"] == "pass"
+
+
+def test_no_traceback_in_a_real_process():
+    code, out, err = run_subprocess("check", "--expr", "sin(x", "--domain", "x=0:1")
+    assert code == 2 and "cannot parse" in one_error_line(err)
+
+
+def test_help_explains_the_commands():
+    code, out, _ = run_subprocess("--help")
+    assert code == 0 and "check" in out and "Exit codes" in out
+    code, out, _ = run_subprocess("check", "--help")
+    assert code == 0 and "--expr" in out and "--domain" in out
