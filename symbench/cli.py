@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -26,7 +27,10 @@ STATUS_STYLE = {
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    console = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 180  # piped or logged: do not squeeze tables to 80 columns
+    return console
 
 
 def escape(text: str) -> str:
@@ -212,6 +216,313 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if any(r.status in FAILING for r in results) else 0
 
 
+# ------------------------------------------------------------- run / show / history
+
+
+class _RichReporter:
+    """Draws one progress bar per phase (check, time, verify) on stderr."""
+
+    def __init__(self, enabled: bool) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.fields[phase]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=_console(stderr=True),
+            disable=not enabled,
+            transient=True,
+        )
+        self.task = None
+
+    def phase(self, name: str, total: int) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+        self.task = self.progress.add_task("", total=total, phase=name)
+
+    def advance(self, description: str) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, advance=1, description=escape(description))
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+
+def _seconds(v: float | None) -> str:
+    if v is None:
+        return "-"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if v >= scale:
+            return f"{v / scale:.3g} {unit}"
+    return f"{v * 1e9:.3g} ns"
+
+
+def _parse_sizes(text: str | None) -> tuple[int, ...] | None:
+    from .errors import BadInput
+
+    if text is None:
+        return None
+    try:
+        sizes = tuple(int(float(t)) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise BadInput(f"cannot read --sizes {text!r}: expected e.g. 1,1000,1e6") from None
+    if not sizes or min(sizes) < 1:
+        raise BadInput(f"--sizes must be positive integers, got {text!r}")
+    return sizes
+
+
+def _summary_table(record: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from .summary import boundness, summarize
+
+    rows = record.get("summary") or summarize(record)
+    table = Table(title=f"fastest correct backend per kernel and size  (run {record['run_id']})")
+    for col in (
+        "kernel",
+        "device",
+        "dtype",
+        "size",
+        "fastest",
+        "time/call",
+        "vs numpy",
+        "compile",
+        "break-even calls",
+        "% of bandwidth",
+    ):
+        table.add_column(
+            col, justify="left" if col in ("kernel", "fastest", "device", "dtype") else "right"
+        )
+    for r in rows:
+        speed = r["speedup_vs_numpy"]
+        be = r["break_even_calls"]
+        table.add_row(
+            r["kernel"],
+            r["device"],
+            r["dtype"],
+            f"{r['size']:,}",
+            r["backend"],
+            _seconds(r["median_s"]),
+            "-" if speed is None else f"{speed:.2f}x",
+            _seconds(r["compile_s"]),
+            "never" if be is None and speed is not None else ("-" if be is None else f"{be:,}"),
+            "-" if r["bw_fraction"] is None else f"{100 * r['bw_fraction']:.0f}%",
+        )
+    console = _console()
+    console.print(table)
+    bounds = record.get("boundness") or boundness(record)
+    if bounds:
+        mem = sorted(k for k, v in bounds.items() if v == "memory-bound")
+        comp = sorted(k for k, v in bounds.items() if v == "compute-bound")
+        console.print(f"memory-bound here: {', '.join(mem) or '-'}")
+        console.print(f"compute-bound here: {', '.join(comp) or '-'}")
+    for dev, bw in (record.get("bandwidth") or {}).items():
+        console.print(
+            f"[dim]{dev} bandwidth (measured in this run): copy {bw['copy_gbs']:.1f} GB/s, "
+            f"add {bw['add_gbs']:.1f} GB/s[/]"
+        )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .equivalence import FAILING
+    from .records import Store
+    from .runner import QUICK_KERNELS, QUICK_SIZES, RunSettings, run
+    from .selection import select
+
+    kernel_names = args.kernel or (list(QUICK_KERNELS) if args.quick and not args.expr else None)
+    sel = select(kernel_names, args.backend, args.dtype, args.expr, args.domain, args.kernels_file)
+    store = Store.open(args.store)
+    store.ensure_writable()  # before anything is measured
+    settings = RunSettings(
+        sizes=_parse_sizes(args.sizes) or (QUICK_SIZES if args.quick else RunSettings.sizes),
+        dtypes=tuple(sel.dtypes),
+        repeats=args.repeats,
+        min_sample_s=args.min_sample_s,
+        seed=args.seed,
+        devices=(args.device,) if args.device else None,
+        quick=args.quick,
+    )
+    with _RichReporter(enabled=not args.no_progress) as reporter:
+        record, path = run(
+            sel.kernels,
+            sel.backends,
+            settings,
+            store,
+            argv=["symbench", *args.argv],
+            reporter=reporter,
+        )
+    if args.json:
+        _print_json(
+            {
+                "run_id": record["run_id"],
+                "path": str(path),
+                "summary": record["summary"],
+                "boundness": record["boundness"],
+            }
+        )
+    else:
+        _summary_table(record)
+        _console().print(f"record: {path}  ({record['duration_s']:.0f} s)")
+    for err in sel.errors:
+        _error(err)
+    if sel.errors:
+        return 2
+    return 1 if any(r["status"] in FAILING for r in record["results"]) else 0
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"symbench: warning: {message}\n")
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from .records import Store
+
+    record = Store.open(args.store).load(args.run)
+    if args.json:
+        _print_json(record)
+        return 0
+    from rich.table import Table
+
+    sizes = sorted({t["size"] for r in record["results"] for t in r.get("timings", [])})
+    table = Table(title=f"run {record['run_id']}  ({record['created']})")
+    for col in ("kernel", "backend", "device", "dtype", "status", "max ULP"):
+        table.add_column(col)
+    for n in sizes:
+        table.add_column(f"n={n:,}", justify="right")
+    for r in record["results"]:
+        if r["status"] == "unavailable":
+            continue
+        by = {t["size"]: t for t in r.get("timings", [])}
+        table.add_row(
+            r["kernel"],
+            r["backend"],
+            r["device"],
+            r["dtype"],
+            f"[{STATUS_STYLE.get(r['status'], '')}]{r['status']}[/]",
+            _fmt(r.get("max_ulp"), ".1f")
+            if not isinstance(r.get("max_ulp"), str)
+            else r["max_ulp"],
+            *[_seconds(by[n]["median_s"]) if n in by else "-" for n in sizes],
+        )
+    _console().print(table)
+    _summary_table(record)
+    prov = record["provenance"]
+    git = prov.get("git", {})
+    _console().print(
+        f"[dim]symbench {prov.get('symbench')}, git {str(git.get('commit'))[:12]}"
+        f"{' (dirty)' if git.get('dirty') else ''}, python {prov['python']['version']}, "
+        f"{prov['machine']['cpu']['model']}[/]"
+    )
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from .records import Store
+
+    records, problems = Store.open(args.store).load_all()
+    for p in problems:
+        _warn(f"{p} (skipped)")
+    kernels = set(args.kernel or [])
+    backends = set(args.backend or [])
+    rows = []
+    for rec in records:
+        pairs = [
+            r
+            for r in rec["results"]
+            if (not kernels or r["kernel"] in kernels)
+            and (not backends or r["backend"] in backends)
+        ]
+        if (kernels or backends) and not pairs:
+            continue
+        timed = [(r, t) for r in pairs for t in r.get("timings", [])]
+        largest = max((t["size"] for _, t in timed), default=None)
+        best = min((t["median_s"] for _, t in timed if t["size"] == largest), default=None)
+        git = rec["provenance"].get("git", {})
+        rows.append(
+            {
+                "run_id": rec["run_id"],
+                "created": rec["created"],
+                "commit": (git.get("commit") or "")[:12] + ("+" if git.get("dirty") else ""),
+                "cpu": rec["provenance"]["machine"]["cpu"]["model"],
+                "pairs": len(pairs),
+                "passed": sum(r["status"] == "pass" for r in pairs),
+                "largest_size": largest,
+                "best_median_s": best,
+            }
+        )
+    if args.json:
+        _print_json(rows)
+        return 0
+    from rich.table import Table
+
+    table = Table(title="run history (oldest first)")
+    for col in ("run", "created", "commit", "pairs", "passed", "best time at largest size", "cpu"):
+        table.add_column(col)
+    for r in rows:
+        size = (
+            "-"
+            if r["largest_size"] is None
+            else f"{_seconds(r['best_median_s'])} (n={r['largest_size']:,})"
+        )
+        table.add_row(
+            r["run_id"],
+            r["created"],
+            r["commit"] or "-",
+            str(r["pairs"]),
+            str(r["passed"]),
+            size,
+            r["cpu"],
+        )
+    _console().print(table)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .records import Store
+    from .verify import verify
+
+    record = Store.open(args.store).load(args.run)
+    with _RichReporter(enabled=not args.no_progress) as reporter:
+        report = verify(
+            record, timings=not args.no_timings, timing_floor=args.timing_floor, reporter=reporter
+        )
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        console = _console()
+        bad = [p for p in report.pairs if not p.reproduced]
+        for problem in report.input_problems:
+            console.print(f"[red]{escape(problem)}[/]")
+        for p in bad:
+            for problem in p.problems:
+                console.print(
+                    f"[red]{p.kernel} {p.backend} {p.device} {p.dtype}:[/] {escape(problem)}"
+                )
+        verdict = "[green]reproduced[/]" if report.reproduced else "[bold red]not reproduced[/]"
+        console.print(
+            f"run {report.run_id}: {verdict} ({len(report.pairs) - len(bad)} of {len(report.pairs)} pairs)"
+        )
+        if report.environment:
+            console.print("environment changes since the record:")
+            for change in report.environment:
+                console.print(f"  {escape(change)}")
+        elif not report.reproduced:
+            console.print("environment: no change in versions, machine or compiler")
+    return 0 if report.reproduced else 1
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -292,12 +603,119 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--with-source", action="store_true", help="include generated source in JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser(
+        "run",
+        help="the main job: check, time every correct pair, store a run record",
+        description=(
+            "Check every kernel x backend x dtype, time the pairs that pass at each size "
+            "(warm-up, calibrated loops, >= 7 samples, device sync inside the timed region), "
+            "measure the device's memory bandwidth, and store everything as one JSON run "
+            "record. Prints per kernel and size the fastest correct backend, its speedup over "
+            "numpy, its compile cost and the calls after which compiling pays off."
+        ),
+    )
+    _selection_options(p)
+    p.add_argument("--sizes", metavar="N,N,...", help="elements per call (default 1,1000,1000000)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a representative subset of kernels (about a minute once builds are cached)",
+    )
+    p.add_argument("--repeats", type=int, default=7, help="timing samples per size (default 7)")
+    p.add_argument(
+        "--min-sample-s",
+        type=float,
+        default=0.01,
+        help="calibrate loops so a sample lasts at least this long (default 0.01)",
+    )
+    _store_option(p)
+    p.add_argument("--json", action="store_true", help="print the summary and record path as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("show", help="show a stored run (table or --json)")
+    p.add_argument("run", metavar="RUN", help="run id, unique prefix, 'latest', or a .json path")
+    _store_option(p)
+    p.add_argument("--json", action="store_true", help="print the whole record")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("history", help="one row per stored run, oldest first")
+    p.add_argument(
+        "--kernel", "-k", action="append", metavar="NAME", help="only runs with this kernel"
+    )
+    p.add_argument(
+        "--backend", "-b", action="append", metavar="ID", help="only runs with this backend"
+    )
+    _store_option(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser(
+        "verify",
+        help="rerun a stored run here and say whether it reproduces",
+        description=(
+            "Rerun exactly what a record describes: same kernels, inputs, backends, sizes and "
+            "timing settings. Reproduced = same statuses, identical generated sources and "
+            "inputs, medians within the record's own noise band. Exit 0 reproduced, 1 not."
+        ),
+    )
+    p.add_argument("run", metavar="RUN", help="run id, unique prefix, 'latest', or a .json path")
+    _store_option(p)
+    p.add_argument("--no-timings", action="store_true", help="check results and sources only")
+    p.add_argument(
+        "--timing-floor",
+        type=float,
+        default=0.15,
+        help="smallest accepted timing deviation, as a fraction (default 0.15)",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_verify)
     return parser
+
+
+def _store_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--store", metavar="DIR", help="run store (default $SYMBENCH_STORE or ./.symbench/runs)"
+    )
+
+
+def _selection_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--kernel",
+        "-k",
+        action="append",
+        metavar="NAME",
+        help="kernel name(s), repeatable or comma-separated (default: all)",
+    )
+    p.add_argument(
+        "--backend",
+        "-b",
+        action="append",
+        metavar="ID",
+        help="backend id(s), repeatable or comma-separated (default: all)",
+    )
+    p.add_argument(
+        "--dtype", action="append", metavar="DTYPE", help="float64 and/or float32 (default: both)"
+    )
+    p.add_argument("--device", metavar="DEV", help="only this device (cpu, gpu:0, tpu:0)")
+    p.add_argument("--expr", metavar="EXPR", help='your own expression, e.g. "sin(x)/x"')
+    p.add_argument(
+        "--domain",
+        action="append",
+        metavar="NAME=LO:HI",
+        help="input range of one symbol of --expr (one per symbol)",
+    )
+    p.add_argument("--kernels-file", metavar="FILE", help="a Python file defining KERNELS")
+    p.add_argument("--seed", type=int, default=None, help="input seed (default: fixed)")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -305,6 +723,9 @@ def main(argv: list[str] | None = None) -> int:
         from .inputs import DEFAULT_SEED
 
         args.seed = DEFAULT_SEED
+    if getattr(args, "repeats", 1) < 1:
+        _error(f"--repeats must be at least 1, got {args.repeats}")
+        return 2
     if getattr(args, "size", 1) < 1:
         _error(f"--size must be at least 1, got {args.size}")
         return 2

@@ -182,7 +182,7 @@ def check_one(
         return result
     result.compile_s = compiled.compile_s
     result.source = compiled.source
-    result.build = compiled.build
+    result.build = compiled.build | {"language": compiled.language}
     try:
         with np.errstate(all="ignore"):
             got = compiled(*inputs)

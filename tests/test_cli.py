@@ -77,7 +77,7 @@ def test_check_expr_json(capsys):
         "--no-progress",
     )
     rows = json.loads(out)
-    assert code == 0, err
+    assert code == 0, [(r["backend"], r["dtype"], r["status"], r["reason"]) for r in rows]
     assert len(rows) == 4  # 2 backends x 2 dtypes
     for r in rows:
         assert {

@@ -95,9 +95,13 @@ class CythonBackend(Backend):
             (staging / f"{module}.pyx").write_text(source)
             (staging / "build_ext.py").write_text(_BUILD)
             run_build([PYTHON, "build_ext.py", module, f"{module}.pyx", *FLAGS], staging, "Cython")
-            final = cache.publish(staging, key, {"module": module, "build": build})
+            cold_s = time.perf_counter() - start
+            final = cache.publish(
+                staging, key, {"module": module, "build": build, "build_s": cold_s}
+            )
         else:
-            final = hit[0]
+            final, manifest = hit
+            cold_s = manifest.get("build_s")
         path = find_extension(final, module)
         if path is None:
             raise RuntimeError(f"Cython build in {final} produced no extension module")
@@ -121,7 +125,7 @@ class CythonBackend(Backend):
             | {
                 "cache_key": key,
                 "cache_hit": hit is not None,
-                "build_s": time.perf_counter() - start,
+                "cold_build_s": cold_s,
                 "module_path": str(path),
                 "python_executable": sys.executable,
             },

@@ -17,6 +17,13 @@ def _jax():
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    if not jax.config.jax_compilation_cache_dir:  # keep a user's own cache setting
+        from ..cache import cache_dir
+
+        # JAX's persistent compilation cache, for every compile (not only slow ones).
+        jax.config.update("jax_compilation_cache_dir", str(cache_dir("jax")))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
     return jax
 
 
@@ -31,6 +38,11 @@ class JaxBackend(Backend):
     id = "jax"
     library = "jax"
     requires = ("jax", "jaxlib")
+
+    def check_available(self) -> None:
+        super().check_available()
+        _jax()
+        import jax.numpy  # noqa: F401  (imported here, not inside a timed compile)
 
     def devices(self) -> list[str]:
         if self.unavailable_reason():

@@ -18,6 +18,11 @@ class NumpyBackend(Backend):
     library = "numpy"
     requires = ("numpy",)
 
+    def check_available(self) -> None:
+        super().check_available()
+        if importlib.util.find_spec("scipy"):  # import once here, not inside a timed compile
+            import scipy.special  # noqa: F401
+
     def _compile(self, kernel: Kernel, dtype: str, device: str) -> Compiled:
         # lambdify's own default when SciPy is present: scipy.special fills NumPy's gaps.
         modules = ["scipy", "numpy"] if importlib.util.find_spec("scipy") else ["numpy"]

@@ -57,10 +57,14 @@ class UfuncifyBackend(Backend):
         if hit is None:
             staging = cache.staging()
             module = self._build(kernel.args, expr, staging)
-            final = cache.publish(staging, key, {"module": module, "build": build})
+            cold_s = time.perf_counter() - start
+            final = cache.publish(
+                staging, key, {"module": module, "build": build, "build_s": cold_s}
+            )
         else:
             final, manifest = hit
             module = manifest["module"]
+            cold_s = manifest.get("build_s")
         path = find_extension(final, module)
         if path is None:
             raise RuntimeError(f"ufuncify build in {final} produced no extension module")

@@ -1,0 +1,88 @@
+"""One ``collect()`` of everything needed to know what produced a number and to rerun it.
+
+Used by run records (and, later, by the asv and pytest-benchmark hooks).
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from ._version import __version__
+from .devices import fingerprint
+from .timing import thread_settings
+
+PACKAGES = (
+    "symbench",
+    "sympy",
+    "numpy",
+    "scipy",
+    "mpmath",
+    "Cython",
+    "setuptools",
+    "numba",
+    "llvmlite",
+    "jax",
+    "jaxlib",
+    "numexpr",
+    "cupy",
+)
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_state(path: str | Path = ".") -> dict[str, Any]:
+    """Commit and dirty flag of the git work tree at ``path`` (None outside a work tree)."""
+
+    def git(*args: str) -> str | None:
+        try:
+            proc = subprocess.run(
+                ["git", "-C", str(path), *args], capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": None, "dirty": None, "root": None}
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status), "root": git("rev-parse", "--show-toplevel")}
+
+
+def compiler_info() -> dict[str, Any]:
+    from .backends.cbuild import c_compiler, compiler_version, recipe
+
+    try:
+        return recipe([]) | {"compiler": " ".join(c_compiler()), "version": compiler_version()}
+    except Exception as exc:  # a missing compiler is recorded, not fatal
+        return {"error": str(exc)}
+
+
+def collect(argv: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "symbench": __version__,
+        "command": list(sys.argv if argv is None else argv),
+        "git": git_state(),
+        "python": {
+            "version": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "executable": sys.executable,
+        },
+        "packages": package_versions(),
+        "compiler": compiler_info(),
+        "machine": fingerprint(),
+        "threads": thread_settings(),
+    }

@@ -1,0 +1,167 @@
+"""Run records: one schema-versioned JSON file per run, written atomically, never overwritten.
+
+A record holds everything needed to rerun and re-judge its numbers: provenance (code,
+versions, compiler, machine), settings, the kernels (expressions as ``srepr`` text, read back
+without evaluating code), input hashes, generated sources with their sha256, equivalence
+results and every raw timing sample.
+
+Store layout: ``<store>/<run_id>.json``. Files are written to a hidden temporary name and
+``os.link``-ed into place, which fails rather than overwrite; an interrupted run leaves at
+most a hidden ``.tmp`` file, which readers ignore.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import BadInput
+
+SCHEMA_VERSION = 1
+STORE_ENV = "SYMBENCH_STORE"
+DEFAULT_STORE = Path(".symbench") / "runs"
+REQUIRED = ("schema_version", "run_id", "created", "provenance", "settings", "kernels", "results")
+
+
+class RecordError(BadInput):
+    """A record that cannot be read: names the file and why."""
+
+
+def default_store() -> Path:
+    return Path(os.environ.get(STORE_ENV) or DEFAULT_STORE)
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """``YYYYmmddTHHMMSSZ-xxxxxx``: sortable by time, unique across concurrent runs."""
+    now = now or datetime.now(timezone.utc)
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class Store:
+    path: Path
+
+    @classmethod
+    def open(cls, path: str | Path | None = None) -> Store:
+        return cls(Path(path) if path is not None else default_store())
+
+    def ensure_writable(self) -> None:
+        """Create the store and prove it takes a file; BadInput (exit 2) otherwise."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".probe-", dir=self.path)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise BadInput(
+                f"run store {str(self.path)!r} is not writable: {exc.strerror or exc}"
+            ) from None
+
+    def save(self, record: dict[str, Any]) -> Path:
+        """Write ``record`` as ``<run_id>.json`` atomically; never replaces an existing file."""
+        final = self.path / f"{record['run_id']}.json"
+        data = json.dumps(record, indent=1, sort_keys=True, allow_nan=False, default=_json_default)
+        fd, tmp = tempfile.mkstemp(prefix=f".{record['run_id']}.", suffix=".tmp", dir=self.path)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.link(tmp, final)  # fails with FileExistsError instead of overwriting
+        finally:
+            os.unlink(tmp)
+        return final
+
+    def files(self) -> list[Path]:
+        if not self.path.is_dir():
+            return []
+        return sorted(p for p in self.path.glob("*.json") if not p.name.startswith("."))
+
+    def load_all(self) -> tuple[list[dict[str, Any]], list[str]]:
+        """All readable records, oldest first, and one message per unreadable file."""
+        records, problems = [], []
+        for p in self.files():
+            try:
+                records.append(load_file(p))
+            except RecordError as exc:
+                problems.append(str(exc))
+        records.sort(key=lambda r: (r["created"], r["run_id"]))
+        return records, problems
+
+    def resolve(self, ref: str) -> Path:
+        """A record file from a run id, a unique id prefix, ``latest``, or a path."""
+        as_path = Path(ref)
+        if as_path.suffix == ".json" and as_path.is_file():
+            return as_path
+        ids = [p.stem for p in self.files()]
+        if ref == "latest":
+            if not ids:
+                raise BadInput(f"no runs in store {str(self.path)!r}; run `symbench run` first")
+            return self.path / f"{max(ids)}.json"
+        matches = [i for i in ids if i.startswith(ref)]
+        if len(matches) == 1:
+            return self.path / f"{matches[0]}.json"
+        if len(matches) > 1:
+            raise BadInput(f"run id {ref!r} is ambiguous: {', '.join(matches[:5])}")
+        close = difflib.get_close_matches(ref, ids, n=3, cutoff=0.3)
+        hint = f"; closest: {', '.join(close)}" if close else ""
+        where = f" in store {str(self.path)!r}"
+        raise BadInput(f"unknown run {ref!r}{where}{hint}")
+
+    def load(self, ref: str) -> dict[str, Any]:
+        return load_file(self.resolve(ref))
+
+
+def load_file(path: Path) -> dict[str, Any]:
+    """Read and validate one record; RecordError names the file and what is wrong."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RecordError(f"cannot read record {path}: {exc.strerror or exc}") from None
+    try:
+        record = json.loads(text)
+    except ValueError as exc:
+        raise RecordError(f"record {path} is corrupt or truncated: {exc}") from None
+    if not isinstance(record, dict):
+        raise RecordError(f"record {path} is not a JSON object")
+    version = record.get("schema_version")
+    if not isinstance(version, int):
+        raise RecordError(f"record {path} has no schema_version")
+    if version > SCHEMA_VERSION:
+        raise RecordError(
+            f"record {path} has schema version {version}, newer than the {SCHEMA_VERSION} this "
+            "symbench reads: upgrade symbench to read it"
+        )
+    record = upgrade(record)
+    missing = [k for k in REQUIRED if k not in record]
+    if missing:
+        raise RecordError(f"record {path} lacks {', '.join(missing)}")
+    return record
+
+
+def upgrade(record: dict[str, Any]) -> dict[str, Any]:
+    """Bring an older record up to SCHEMA_VERSION (one step per version; none exist yet)."""
+    return record
+
+
+def _json_default(obj: Any) -> Any:
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")

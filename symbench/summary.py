@@ -1,0 +1,80 @@
+"""What a run means, computed from the record alone (so old records summarize the same way).
+
+Per kernel, dtype and size: the fastest backend whose equivalence passed, its speedup over
+``numpy``, its compile cost, and the break-even number of calls after which compiling pays
+off: ``(cost_b - cost_numpy) / (t_numpy - t_b)``, where a cost is the cold compile time plus
+the first call's excess over a steady call (JAX compiles on first call).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+BASELINE = "numpy"
+MEMORY_BOUND_FRACTION = 0.5
+BOUND_MIN_SIZE = 100_000
+
+
+def compile_cost(result: dict[str, Any], timing: dict[str, Any]) -> float:
+    """Cold build time where the backend recorded one (Cython, ufuncify, numba), else the
+    uncontended compile measured in the timing phase, plus the first call's excess."""
+    c = result.get("compile") or {}
+    build = c.get("cold_build_s") or c.get("again_s") or c.get("first_s") or 0.0
+    return build + max(0.0, timing.get("first_call_s", 0.0) - timing["median_s"])
+
+
+def _timings(record: dict[str, Any]):
+    for r in record["results"]:
+        for t in r.get("timings", []):
+            yield r, t
+
+
+def summarize(record: dict[str, Any]) -> list[dict[str, Any]]:
+    groups: dict[tuple, list] = {}
+    for r, t in _timings(record):
+        groups.setdefault((r["kernel"], r["device"], r["dtype"], t["size"]), []).append((r, t))
+    rows = []
+    for (kernel, device, dtype, size), pairs in sorted(groups.items()):
+        best_r, best_t = min(pairs, key=lambda p: p[1]["median_s"])
+        base = next(((r, t) for r, t in pairs if r["backend"] == BASELINE), None)
+        row = {
+            "kernel": kernel,
+            "device": device,
+            "dtype": dtype,
+            "size": size,
+            "backend": best_r["backend"],
+            "median_s": best_t["median_s"],
+            "speedup_vs_numpy": None,
+            "compile_s": compile_cost(best_r, best_t),
+            "break_even_calls": None,
+            "bw_fraction": best_t.get("bw_fraction"),
+            "candidates": len(pairs),
+        }
+        if base is not None:
+            base_r, base_t = base
+            row["speedup_vs_numpy"] = base_t["median_s"] / best_t["median_s"]
+            saving = base_t["median_s"] - best_t["median_s"]
+            extra = row["compile_s"] - compile_cost(base_r, base_t)
+            if best_r["backend"] == BASELINE:
+                row["break_even_calls"] = 0
+            elif saving > 0:
+                row["break_even_calls"] = max(0, math.ceil(extra / saving))
+        rows.append(row)
+    return rows
+
+
+def boundness(record: dict[str, Any]) -> dict[str, str]:
+    """``kernel/device/dtype`` -> memory-bound or compute-bound, judged at the largest size
+    (>= 100 000 elements) by the fastest correct backend's fraction of measured bandwidth."""
+    out: dict[str, str] = {}
+    largest: dict[tuple, dict] = {}
+    for row in summarize(record):
+        key = (row["kernel"], row["device"], row["dtype"])
+        eligible = row["size"] >= BOUND_MIN_SIZE and row["bw_fraction"] is not None
+        if eligible and (key not in largest or row["size"] > largest[key]["size"]):
+            largest[key] = row
+    for (kernel, device, dtype), row in largest.items():
+        bound = "memory-bound" if row["bw_fraction"] >= MEMORY_BOUND_FRACTION else "compute-bound"
+        out[f"{kernel}/{device}/{dtype}"] = bound
+    return out

@@ -1,0 +1,130 @@
+"""The measurement core: warm-up, calibration, repeated samples, device sync.
+
+Every benchmark path (``symbench run``, asv, pytest-benchmark) times through here, so the
+discipline lives in one place: the callable is compiled and warmed up before timing; the
+loop count is calibrated so one sample lasts at least ``min_sample_s`` (one call per sample
+when a call is slower); each sample's calls include the device synchronization (JAX
+``block_until_ready``, CUDA stream sync), so asynchronous backends are timed to completion;
+the garbage collector is paused while sampling, as ``timeit`` does; every raw sample is kept.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+DEFAULT_REPEATS = 7
+DEFAULT_MIN_SAMPLE_S = 0.01
+
+
+@dataclass
+class Timing:
+    """Seconds per call: one value per sample, each the mean over ``loops`` calls."""
+
+    samples: list[float]
+    loops: int
+    warmup_calls: int
+    calibration_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def min(self) -> float:
+        return min(self.samples)
+
+    @property
+    def iqr(self) -> float:
+        q1, q3 = np.percentile(self.samples, [25, 75])
+        return float(q3 - q1)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(median_s=self.median, iqr_s=self.iqr, min_s=self.min)
+        return d
+
+
+def _run(call: Callable[[], Any], loops: int) -> float:
+    start = time.perf_counter()
+    for _ in range(loops):
+        call()
+    return time.perf_counter() - start
+
+
+def calibrate(call: Callable[[], Any], min_sample_s: float = DEFAULT_MIN_SAMPLE_S) -> int:
+    """Loops per sample: 1, 2, 5, 10, 20, 50 ... until one sample lasts ``min_sample_s``
+    (the same sequence as ``timeit.Timer.autorange``)."""
+    i = 1
+    while True:
+        for j in (1, 2, 5):
+            loops = i * j
+            if _run(call, loops) >= min_sample_s:
+                return loops
+        i *= 10
+
+
+def measure(
+    call: Callable[[], Any],
+    *,
+    repeats: int = DEFAULT_REPEATS,
+    min_sample_s: float = DEFAULT_MIN_SAMPLE_S,
+    warmup: int = 2,
+) -> Timing:
+    """Time ``call`` (which must include its own device sync) in ``repeats`` samples."""
+    if repeats < 1:
+        raise ValueError("repeats must be at least 1")
+    for _ in range(warmup):
+        call()
+    start = time.perf_counter()
+    loops = calibrate(call, min_sample_s)
+    calibration_s = time.perf_counter() - start
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        samples = [_run(call, loops) / loops for _ in range(repeats)]
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return Timing(samples, loops, warmup, calibration_s)
+
+
+def time_compiled(compiled, inputs: list[np.ndarray], **kwargs) -> Timing:
+    """Steady-state time of a Compiled kernel on device-resident inputs, sync included.
+
+    The inputs are moved to the compiled kernel's device once, outside the timed region.
+    """
+    device_inputs = compiled.to_device(inputs)
+    fn, sync = compiled.fn, compiled.sync
+
+    def call():
+        return sync(fn(*device_inputs))
+
+    return measure(call, **kwargs)
+
+
+def thread_settings() -> dict[str, Any]:
+    """Environment and library settings that decide how many threads kernels use."""
+    keys = (
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+        "NUMEXPR_MAX_THREADS",
+        "NUMBA_NUM_THREADS",
+        "NUMBA_THREADING_LAYER",
+        "XLA_FLAGS",
+    )
+    settings: dict[str, Any] = {k: os.environ.get(k) for k in keys}
+    settings["cpu_count"] = os.cpu_count()
+    if hasattr(os, "sched_getaffinity"):
+        settings["affinity"] = len(os.sched_getaffinity(0))
+    return settings

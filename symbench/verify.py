@@ -1,0 +1,184 @@
+"""``symbench verify RUN``: rerun exactly what a record describes and say what reproduces.
+
+Reproduced means, for every pair in the record: the same status (a pass is still a pass,
+judged afresh against the reference), the identical generated source (sha256), identical
+input bytes, and a median time within the noise the record itself measured. The noise band
+for a timing is ``max(floor, 3 * IQR / median)`` of the original samples (``floor`` defaults
+to 15 %), applied to the ratio of medians in either direction. When something differs, the
+report also lists what changed in the environment (versions, machine, compiler).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .backends import REGISTRY, get_backend
+from .equivalence import check_one
+from .inputs import inputs_hash, make_inputs
+from .kernels.storage import kernel_from_dict
+from .provenance import collect
+from .runner import Reporter, RunSettings, _sha, time_pair
+
+DEFAULT_TIMING_FLOOR = 0.15
+
+
+@dataclass
+class PairOutcome:
+    kernel: str
+    backend: str
+    device: str
+    dtype: str
+    was: str
+    now: str
+    problems: list[str] = field(default_factory=list)
+    timing_ratios: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def reproduced(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class VerifyReport:
+    run_id: str
+    pairs: list[PairOutcome]
+    environment: list[str]
+    input_problems: list[str]
+
+    @property
+    def reproduced(self) -> bool:
+        return not self.input_problems and all(p.reproduced for p in self.pairs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "reproduced": self.reproduced,
+            "environment_changes": self.environment,
+            "input_problems": self.input_problems,
+            "pairs": [
+                {
+                    "kernel": p.kernel,
+                    "backend": p.backend,
+                    "device": p.device,
+                    "dtype": p.dtype,
+                    "was": p.was,
+                    "now": p.now,
+                    "reproduced": p.reproduced,
+                    "problems": p.problems,
+                    "timing_ratios": {str(k): v for k, v in p.timing_ratios.items()},
+                }
+                for p in self.pairs
+            ],
+        }
+
+
+def environment_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Human-readable differences between two provenance blocks that can change results."""
+    changes = []
+    for name in sorted(set(old.get("packages", {})) | set(new.get("packages", {}))):
+        a, b = old.get("packages", {}).get(name), new.get("packages", {}).get(name)
+        if a != b:
+            changes.append(f"{name}: {a or 'absent'} -> {b or 'absent'}")
+    pairs = [
+        ("python", ("python", "version")),
+        ("CPU", ("machine", "cpu", "model")),
+        ("cores", ("machine", "cpu", "cores_usable")),
+        ("C compiler", ("compiler", "version")),
+        ("CFLAGS", ("compiler", "env_cflags")),
+        ("host", ("machine", "hostname")),
+    ]
+    for label, path in pairs:
+        a, b = old, new
+        for key in path:
+            a = a.get(key) if isinstance(a, dict) else None
+            b = b.get(key) if isinstance(b, dict) else None
+        if a != b:
+            changes.append(f"{label}: {a} -> {b}")
+    old_gpus = [g.get("name") for g in old.get("machine", {}).get("gpus", [])]
+    new_gpus = [g.get("name") for g in new.get("machine", {}).get("gpus", [])]
+    if old_gpus != new_gpus:
+        changes.append(f"GPUs: {old_gpus or 'none'} -> {new_gpus or 'none'}")
+    return changes
+
+
+def timing_band(t: dict[str, Any], floor: float) -> float:
+    return max(floor, 3 * t["iqr_s"] / t["median_s"]) if t["median_s"] > 0 else floor
+
+
+def verify(
+    record: dict[str, Any],
+    *,
+    timings: bool = True,
+    timing_floor: float = DEFAULT_TIMING_FLOOR,
+    reporter: Reporter | None = None,
+) -> VerifyReport:
+    reporter = reporter or Reporter()
+    s = record["settings"]
+    settings = RunSettings(
+        sizes=tuple(s["sizes"]),
+        dtypes=tuple(s["dtypes"]),
+        repeats=s["repeats"],
+        min_sample_s=s["min_sample_s"],
+        seed=s["seed"],
+        check_size=s["check_size"],
+    )
+    kernels = {name: kernel_from_dict(d) for name, d in record["kernels"].items()}
+    input_problems = []
+    for key, digest in record.get("inputs", {}).items():
+        name, dtype, size = key.rsplit("/", 2)
+        if (
+            name in kernels
+            and inputs_hash(make_inputs(kernels[name], int(size), dtype, settings.seed)) != digest
+        ):
+            input_problems.append(f"inputs for {key} differ from the record")
+    bw_peak = None
+    results = record["results"]
+    reporter.phase("verify", len(results))
+    pairs = []
+    for r in results:
+        p = PairOutcome(r["kernel"], r["backend"], r["device"], r["dtype"], r["status"], "?")
+        pairs.append(p)
+        reporter.advance(f"{r['kernel']} {r['backend']} {r['dtype']}")
+        if r["backend"] not in REGISTRY:
+            p.now = "unknown"
+            p.problems.append(f"backend {r['backend']!r} does not exist in this symbench")
+            continue
+        backend = get_backend(r["backend"])
+        now = check_one(
+            kernels[r["kernel"]],
+            backend,
+            r["dtype"],
+            r["device"],
+            size=settings.check_size,
+            seed=settings.seed,
+        )
+        p.now = now.status
+        if now.status != r["status"]:
+            p.problems.append(f"status {r['status']} -> {now.status} {now.reason}".strip())
+        old_sha = r.get("source_sha256")
+        if old_sha and now.source is not None and _sha(now.source) != old_sha:
+            p.problems.append("generated source differs")
+        if timings and r.get("timings") and now.status == "pass":
+            timed = time_pair(
+                kernels[r["kernel"]], backend, r["dtype"], r["device"], settings, bw_peak
+            )
+            new_by_size = {t["size"]: t for t in timed["timings"]}
+            for old_t in r["timings"]:
+                new_t = new_by_size.get(old_t["size"])
+                if new_t is None:
+                    continue
+                ratio = new_t["median_s"] / old_t["median_s"]
+                p.timing_ratios[old_t["size"]] = ratio
+                band = timing_band(old_t, timing_floor)
+                if not (1 / (1 + band) <= ratio <= 1 + band):
+                    p.problems.append(
+                        f"n={old_t['size']}: median {new_t['median_s']:.3g}s vs "
+                        f"{old_t['median_s']:.3g}s (x{ratio:.2f}, noise band ±{band:.0%})"
+                    )
+    return VerifyReport(
+        run_id=record["run_id"],
+        pairs=pairs,
+        environment=environment_changes(record["provenance"], collect()),
+        input_problems=input_problems,
+    )

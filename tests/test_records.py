@@ -1,0 +1,122 @@
+import json
+
+import pytest
+import sympy as sp
+
+from symbench import BadInput, catalog, get_kernel
+from symbench.exprcodec import dumps, loads
+from symbench.kernels.storage import kernel_from_dict, kernel_to_dict
+from symbench.records import SCHEMA_VERSION, RecordError, Store, load_file, new_run_id
+
+
+def minimal_record(run_id=None, created="2026-01-01T00:00:00+00:00"):
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id or new_run_id(),
+        "created": created,
+        "provenance": {},
+        "settings": {},
+        "kernels": {},
+        "results": [],
+    }
+
+
+def test_save_and_load_roundtrip(tmp_path):
+    store = Store(tmp_path)
+    rec = minimal_record()
+    path = store.save(rec)
+    assert load_file(path) == rec
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary left behind
+
+
+def test_records_are_never_overwritten(tmp_path):
+    store = Store(tmp_path)
+    rec = minimal_record("20260101T000000Z-aaaaaa")
+    store.save(rec)
+    with pytest.raises(FileExistsError):
+        store.save(rec | {"created": "changed"})
+    assert store.load("20260101T000000Z-aaaaaa")["created"] == rec["created"]
+
+
+def test_corrupt_records_are_named_and_skipped(tmp_path):
+    store = Store(tmp_path)
+    good = store.save(minimal_record())
+    text = good.read_text()
+    (tmp_path / "20250101T000000Z-bbbbbb.json").write_text(text[: len(text) // 2])
+    (tmp_path / ".20250101T000000Z-cccccc.x.tmp").write_text("partial")  # interrupted write
+    records, problems = store.load_all()
+    assert len(records) == 1
+    assert len(problems) == 1 and "20250101T000000Z-bbbbbb.json" in problems[0]
+    assert "corrupt or truncated" in problems[0]
+
+
+def test_newer_schema_is_refused_with_a_clear_message(tmp_path):
+    p = tmp_path / "new.json"
+    p.write_text(json.dumps(minimal_record() | {"schema_version": SCHEMA_VERSION + 1}))
+    with pytest.raises(RecordError, match="upgrade symbench"):
+        load_file(p)
+
+
+def test_resolve_prefix_latest_and_suggestions(tmp_path):
+    store = Store(tmp_path)
+    store.save(minimal_record("20260101T000000Z-aaaaaa"))
+    store.save(minimal_record("20260102T000000Z-bbbbbb"))
+    assert store.resolve("20260101").name.startswith("20260101")
+    assert store.resolve("latest").name.startswith("20260102")
+    with pytest.raises(BadInput, match="ambiguous"):
+        store.resolve("2026010")
+    with pytest.raises(BadInput, match="closest: 20260102T000000Z-bbbbbb"):
+        store.resolve("20260102T000000Z-bbbbbc")
+
+
+def test_unwritable_store_is_bad_input(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(BadInput, match="not writable"):
+        Store(blocker / "runs").ensure_writable()
+
+
+def test_expressions_roundtrip_without_evaluation(monkeypatch):
+    def no_eval(*a, **k):
+        raise AssertionError("sympify/eval called while loading")
+
+    monkeypatch.setattr(sp, "sympify", no_eval)
+    monkeypatch.setattr("builtins.eval", no_eval)
+    for k in catalog().values():
+        assert kernel_from_dict(kernel_to_dict(k)) == k
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "__import__('os').system('true')",
+        "Symbol.__subclasses__()",
+        "(lambda: 1)()",
+        "x.y",
+        "open('f')",
+    ],
+)
+def test_malicious_expressions_are_refused(text):
+    with pytest.raises(BadInput):
+        loads(text)
+
+
+def test_altered_stored_kernel_is_detected():
+    d = kernel_to_dict(get_kernel("square"))
+    d["expr"] = dumps(sp.Symbol("x", real=True) ** 3)
+    with pytest.raises(BadInput, match="content hash"):
+        kernel_from_dict(d)
+
+
+def test_concurrent_atomic_writes_of_one_path_never_collide(tmp_path):
+    # Regression: temporary names once depended on the pid only, so two threads writing the
+    # same content-addressed file (numba's float32 and float64 builds) raced on the rename.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from symbench.cache import atomic_write_bytes
+
+    target = tmp_path / "same.bin"
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: atomic_write_bytes(target, b"x" * 100_000), range(64)))
+    assert target.read_bytes() == b"x" * 100_000
+    assert [p.name for p in tmp_path.iterdir()] == ["same.bin"]

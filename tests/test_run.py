@@ -1,0 +1,206 @@
+"""symbench run / show / history / verify, on small settings (correctness, not speed)."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from symbench import get_backend, get_kernel
+from symbench.cli import main
+from symbench.records import Store, load_file
+from symbench.runner import RunSettings, run
+
+SMALL = ["--sizes", "1,64", "--repeats", "3", "--min-sample-s", "0.001", "--no-progress"]
+
+
+def small_settings(**kw):
+    return RunSettings(
+        sizes=(1, 64),
+        repeats=3,
+        min_sample_s=0.001,
+        check_size=200,
+        bandwidth_elements=1 << 16,
+        **kw,
+    )
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    store = Store(tmp_path_factory.mktemp("runs"))
+    kernels = [get_kernel("add"), get_kernel("sinc")]
+    backends = [get_backend("numpy"), get_backend("numba")]
+    record, path = run(kernels, backends, small_settings(), store, argv=["symbench", "run"])
+    return store, record, path
+
+
+def test_record_has_the_provenance_needed_to_rerun(recorded):
+    store, record, path = recorded
+    assert load_file(path) == json.loads(path.read_text())
+    prov = record["provenance"]
+    assert prov["symbench"] and prov["python"]["version"]
+    for pkg in ("sympy", "numpy", "mpmath", "numba", "llvmlite"):
+        assert prov["packages"][pkg]
+    assert set(prov["git"]) == {"commit", "dirty", "root"}
+    assert prov["machine"]["cpu"]["model"] and prov["machine"]["cpu"]["cores_logical"]
+    assert "version" in prov["compiler"] or "error" in prov["compiler"]
+    assert prov["threads"]["cpu_count"]
+    assert record["settings"]["seed"] and record["inputs"]
+    assert record["kernels"]["sinc"]["expr"].startswith("Mul(")  # srepr, rebuilt without eval
+
+
+def test_every_source_is_stored_with_its_sha256(recorded):
+    _, record, _ = recorded
+    for sha, src in record["sources"].items():
+        assert hashlib.sha256(src["text"].encode()).hexdigest() == sha
+    assert all(
+        r["source_sha256"] in record["sources"] for r in record["results"] if r["status"] == "pass"
+    )
+
+
+def test_passing_pairs_keep_every_raw_sample(recorded):
+    _, record, _ = recorded
+    timed = [r for r in record["results"] if r["status"] == "pass"]
+    assert timed
+    for r in timed:
+        assert "timing_error" not in r, r["timing_error"]
+        assert [t["size"] for t in r["timings"]] == [1, 64]
+        for t in r["timings"]:
+            assert len(t["samples"]) == 3 and t["median_s"] > 0 and t["loops"] >= 1
+            assert t["gbs"] > 0 and t["bw_fraction"] is not None
+    assert record["summary"] and record["bandwidth"]["cpu"]["copy_gbs"] > 0
+
+
+def test_only_passing_pairs_are_timed(tmp_path, monkeypatch):
+    from symbench import backends as registry
+
+    from .test_equivalence import Scaled
+
+    monkeypatch.setitem(registry.REGISTRY, "test-scaled", "tests.test_equivalence:Scaled")
+    wrong = Scaled(1 + 1e-6)
+    monkeypatch.setitem(registry._INSTANCES, "test-scaled", wrong)
+    record, _ = run(
+        [get_kernel("sigmoid")],
+        [get_backend("numpy"), wrong],
+        small_settings(dtypes=("float64",)),
+        Store(tmp_path),
+    )
+    by = {r["backend"]: r for r in record["results"]}
+    assert by["numpy"]["timings"] and by["test-scaled"]["status"] == "fail"
+    assert "timings" not in by["test-scaled"] and by["test-scaled"]["reason"]
+
+
+def test_show_history_and_verify(recorded, capsys):
+    store, record, _ = recorded
+    args = ["--store", str(store.path)]
+    assert main(["show", record["run_id"][:12], *args, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["run_id"] == record["run_id"]
+    assert main(["show", "latest", *args]) == 0
+    assert "fastest correct backend" in capsys.readouterr().out
+    assert main(["history", *args, "--kernel", "sinc", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["run_id"] for r in rows] == [record["run_id"]]
+    # The timing band is opened wide so this checks the mechanism, not this machine's noise.
+    assert (
+        main(
+            ["verify", record["run_id"], *args, "--timing-floor", "100", "--no-progress", "--json"]
+        )
+        == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert report["reproduced"] and report["pairs"]
+    assert all(p["timing_ratios"] for p in report["pairs"] if p["was"] == "pass")
+
+
+def test_verify_says_what_does_not_reproduce(recorded, tmp_path, capsys):
+    _, record, _ = recorded
+    tampered = json.loads(json.dumps(record))
+    tampered["run_id"] = "20200101T000000Z-000000"
+    first = next(r for r in tampered["results"] if r["status"] == "pass")
+    first["source_sha256"] = "0" * 64
+    tampered["provenance"]["packages"]["numpy"] = "0.0.1"
+    store = Store(tmp_path)
+    store.save(tampered)
+    code = main(["verify", "20200101", "--store", str(tmp_path), "--no-timings", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "generated source differs" in out and "not reproduced" in out
+    assert "numpy: 0.0.1 ->" in out
+
+
+def test_unknown_run_suggests_close_ids(recorded, capsys):
+    store, record, _ = recorded
+    wrong = record["run_id"][:-1] + ("0" if record["run_id"][-1] != "0" else "1")
+    assert main(["show", wrong, "--store", str(store.path)]) == 2
+    assert "closest:" in capsys.readouterr().err
+
+
+def test_corrupt_and_newer_records(tmp_path, recorded, capsys):
+    _, record, path = recorded
+    store = Store(tmp_path)
+    store.save(record)
+    (tmp_path / "20990101T000000Z-dead00.json").write_text(path.read_text()[:100])
+    newer = dict(record, run_id="20990102T000000Z-beef00", schema_version=99)
+    (tmp_path / "20990102T000000Z-beef00.json").write_text(json.dumps(newer))
+    assert main(["history", "--store", str(tmp_path), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert [r["run_id"] for r in json.loads(out)] == [record["run_id"]]
+    assert "20990101T000000Z-dead00.json" in err and "schema version 99" in err
+    assert main(["show", "20990101", "--store", str(tmp_path)]) == 2
+    assert "corrupt or truncated" in capsys.readouterr().err
+
+
+def _cli(*argv, store, **kw):
+    return subprocess.Popen(
+        [sys.executable, "-m", "symbench", *argv, "--store", str(store)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
+
+
+def test_unwritable_store_fails_before_measuring(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    start = time.perf_counter()
+    proc = _cli("run", "--kernel", "add", *SMALL, store=blocker / "runs")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "not writable" in err and "Traceback" not in err
+    assert time.perf_counter() - start < 60  # nothing was measured first (generous bound)
+
+
+@pytest.mark.slow
+def test_two_runs_at_once_keep_both_records(tmp_path):
+    argv = ("run", "--kernel", "add", "--backend", "numpy", *SMALL)
+    procs = [_cli(*argv, store=tmp_path) for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    records, problems = Store(tmp_path).load_all()
+    assert len(records) == 2 and not problems
+
+
+@pytest.mark.slow
+def test_a_killed_run_leaves_no_record(tmp_path):
+    proc = _cli(
+        "run",
+        "--kernel",
+        "add,sinc",
+        "--backend",
+        "numpy,numba",
+        *SMALL,
+        store=tmp_path,
+        start_new_session=True,
+    )
+    time.sleep(4)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    records, problems = Store(tmp_path).load_all()
+    assert not problems
+    assert all(json.loads(p.read_text()) for p in tmp_path.glob("*.json"))  # complete if any
+    assert not [p for p in tmp_path.iterdir() if p.suffix == ".json" and p.stat().st_size == 0]

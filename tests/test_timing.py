@@ -1,0 +1,67 @@
+import gc
+import time
+
+import numpy as np
+import pytest
+
+from symbench.backends.base import Compiled
+from symbench.timing import calibrate, measure, thread_settings, time_compiled
+
+
+def test_calibration_makes_a_sample_last_at_least_the_minimum():
+    loops = calibrate(lambda: time.sleep(0.001), min_sample_s=0.01)
+    assert loops in (5, 10, 20)  # 1-2-5 sequence; a sleep never returns early
+    assert calibrate(lambda: time.sleep(0.02), min_sample_s=0.01) == 1
+
+
+def test_measure_keeps_every_raw_sample_and_consistent_statistics():
+    t = measure(lambda: sum(range(100)), repeats=9, min_sample_s=0.001)
+    assert len(t.samples) == 9 and t.loops >= 1
+    assert t.min == min(t.samples)
+    assert t.median == float(np.median(t.samples))
+    q1, q3 = np.percentile(t.samples, [25, 75])
+    assert t.iqr == pytest.approx(q3 - q1)
+    d = t.to_dict()
+    assert d["samples"] == t.samples and d["median_s"] == t.median
+
+
+def test_gc_is_restored_after_sampling():
+    assert gc.isenabled()
+    measure(lambda: None, repeats=2, min_sample_s=0.0005)
+    assert gc.isenabled()
+
+
+def test_sync_is_inside_the_timed_region_and_inputs_move_once():
+    moves = []
+
+    def to_device(arrays):
+        moves.append(1)
+        return list(arrays)
+
+    def slow_sync(out):  # an asynchronous device finishing its work
+        time.sleep(0.002)
+        return out
+
+    c = Compiled(
+        "fake",
+        "k",
+        "float64",
+        "cpu",
+        fn=lambda x: x,
+        source="",
+        to_device=to_device,
+        sync=slow_sync,
+    )
+    t = time_compiled(c, [np.ones(3)], repeats=3, min_sample_s=0.001)
+    assert t.min >= 0.002  # the sync's wait is part of every timed call
+    assert moves == [1]
+
+
+def test_repeats_must_be_positive():
+    with pytest.raises(ValueError):
+        measure(lambda: None, repeats=0)
+
+
+def test_thread_settings_are_recorded():
+    s = thread_settings()
+    assert "OMP_NUM_THREADS" in s and s["cpu_count"] >= 1
