@@ -33,3 +33,10 @@ def tmp_cache(tmp_path, monkeypatch):
 
 
 __all__ = ["AVAILABLE", "BACKENDS", "DTYPES", "KERNELS"]
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """Our device fingerprint (CPU flags, memory, GPUs) in pytest-benchmark's machine info."""
+    from symbench.devices import fingerprint
+
+    machine_info["symbench"] = fingerprint()

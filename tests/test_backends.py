@@ -113,7 +113,34 @@ def test_cython_cache_hit_reuses_the_build(tmp_cache):
     assert "-O3" in cold.build["extra_flags"] and cold.build["compiler_version"]
     x = make_inputs(get_kernel("rbf"), 10, "float32")
     assert np.array_equal(cold(*x), warm(*x))
-    assert len([p for p in (tmp_cache / "cython").iterdir() if not p.name.startswith(".")]) == 1
+    builds = [p for p in (tmp_cache / "cython").iterdir() if not p.name.startswith((".", "by-"))]
+    assert len(builds) == 1
+    assert warm.source == cold.source
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("backend", "generator"),
+    [
+        ("cython", "symbench.backends.cython_backend.pyx_source"),
+        ("ufuncify", "symbench.backends.ufuncify_backend.c_function"),
+    ],
+)
+def test_cache_hit_does_not_regenerate_source(backend, generator, tmp_cache, monkeypatch):
+    # Regression: a hit regenerated C (CSE over hundreds of operations) before looking up
+    # the cache, which made hits for big kernels cost more than 1/20 of a cold build.
+    b = get_backend(backend)
+    if b.unavailable_reason():
+        pytest.skip(b.unavailable_reason())
+    k = get_kernel("huber")
+    b.compile(k, "float64")
+
+    def boom(*a, **kw):
+        raise AssertionError("source regenerated on a cache hit")
+
+    monkeypatch.setattr(generator, boom)
+    hit = b.compile(k, "float64")
+    assert hit.build["cache_hit"] and hit.build["cold_build_s"] > 0
 
 
 def test_cython_float32_source_has_no_double_promotion():

@@ -105,15 +105,35 @@ def test_show_history_and_verify(recorded, capsys):
     rows = json.loads(capsys.readouterr().out)
     assert [r["run_id"] for r in rows] == [record["run_id"]]
     # The timing band is opened wide so this checks the mechanism, not this machine's noise.
-    assert (
-        main(
-            ["verify", record["run_id"], *args, "--timing-floor", "100", "--no-progress", "--json"]
-        )
-        == 0
-    )
+    verify = ["verify", record["run_id"], *args, "--timing-floor", "100", "--no-progress", "--json"]
+    assert main([*verify, "--strict-timings"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["reproduced"] and report["pairs"]
+    assert report["reproduced"] and report["pairs"] and not report["timing_outside_band"]
     assert all(p["timing_ratios"] for p in report["pairs"] if p["was"] == "pass")
+    assert report["timing_comparisons"] == sum(len(p["timing_ratios"]) for p in report["pairs"])
+
+
+def test_verify_timing_verdict_is_on_the_whole():
+    from symbench.verify import PairOutcome, VerifyReport
+
+    def report(ratios, outliers=0, strict=False):
+        p = PairOutcome(
+            "k",
+            "b",
+            "cpu",
+            "float64",
+            "pass",
+            "pass",
+            timing_ratios=dict(enumerate(ratios)),
+            timing_outliers=["x"] * outliers,
+        )
+        return VerifyReport("r", [p], [], [], strict=strict)
+
+    assert report([1.0] * 20, outliers=1).reproduced  # 5 % outside: noise
+    assert not report([1.0] * 20, outliers=1, strict=True).reproduced
+    assert not report([1.0] * 20, outliers=3).reproduced  # 15 % outside
+    assert not report([1.3] * 20).reproduced  # everything 30 % slower
+    assert report([1.05, 0.97] * 10).reproduced
 
 
 def test_verify_says_what_does_not_reproduce(recorded, tmp_path, capsys):

@@ -117,6 +117,22 @@ class BuildCache:
         except (OSError, ValueError):
             return None
 
+    def indexed_key(self, expr_key: str) -> str | None:
+        """The build key last published for an expression key (see ``remember``)."""
+        try:
+            return json.loads((self.root / "by-expr" / f"{expr_key}.json").read_text())["key"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def remember(self, expr_key: str, key: str) -> None:
+        """Map an expression key to the source-keyed build, so a cache hit does not have to
+        regenerate the source to find its build."""
+        from ..cache import atomic_write_bytes
+
+        index = self.root / "by-expr"
+        index.mkdir(exist_ok=True)
+        atomic_write_bytes(index / f"{expr_key}.json", json.dumps({"key": key}).encode())
+
     def staging(self) -> Path:
         return Path(tempfile.mkdtemp(prefix=".build-", dir=self.root))
 

@@ -11,14 +11,42 @@ from .base import Backend, Compiled
 from .codegen import C_TYPES, c_function
 
 
-def cuda_source(kernel: Kernel, dtype: str) -> tuple[str, str, str, str]:
-    """(preamble, in_params, out_params, operation) of the ElementwiseKernel."""
+def cuda_source(kernel: Kernel, dtype: str, name: str = "sb_kernel") -> tuple[str, str, str, str]:
+    """(preamble, in_params, out_params, operation) of the ElementwiseKernel.
+
+    Raises ``Unsupported`` when the C99 printer cannot express the kernel.
+    """
     ctype = C_TYPES[dtype]
-    preamble = c_function(kernel, dtype, "sb_kernel", qualifiers="__device__ static inline")
+    preamble = c_function(kernel, dtype, name, qualifiers="__device__ static inline")
     n = len(kernel.args)
     in_params = ", ".join(f"{ctype} a{i}" for i in range(n))
-    operation = f"out = sb_kernel({', '.join(f'a{i}' for i in range(n))})"
+    operation = f"out = {name}({', '.join(f'a{i}' for i in range(n))})"
     return preamble, in_params, f"{ctype} out", operation
+
+
+def cuda_translation_unit(kernels: list[Kernel], dtype: str) -> tuple[str, list[str]]:
+    """One .cu file with each kernel's device function and a ``__global__`` loop around it,
+    as CuPy's ElementwiseKernel would instantiate it; returns (source, unsupported names).
+    Lets nvcc check the generated code on a machine without a GPU."""
+    ctype = C_TYPES[dtype]
+    parts, skipped = ["#include <math.h>"], []
+    for k in kernels:
+        name = f"sb_{k.name}"
+        try:
+            preamble, _, _, _ = cuda_source(k, dtype, name)
+        except Unsupported:
+            skipped.append(k.name)
+            continue
+        n = len(k.args)
+        params = ", ".join(f"const {ctype}* __restrict__ a{i}" for i in range(n))
+        items = ", ".join(f"a{i}[i]" for i in range(n))
+        parts.append(preamble)
+        parts.append(
+            f'extern "C" __global__ void {name}_loop({params}, {ctype}* __restrict__ out, '
+            f"long long n) {{\n    long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;\n"
+            f"    if (i < n) out[i] = {name}({items});\n}}\n"
+        )
+    return "\n".join(parts), skipped
 
 
 class CupyBackend(Backend):

@@ -24,6 +24,7 @@ from .cbuild import (
 from .codegen import C_TYPES, c_function, source_hash
 
 FLAGS = ["-O3"]
+_FORMAT = "1"  # bump when pyx_source changes shape
 
 _PYX = '''\
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
@@ -82,14 +83,23 @@ class CythonBackend(Backend):
     def _compile(self, kernel: Kernel, dtype: str, device: str) -> Compiled:
         import Cython
         import numpy as np
+        import sympy as sp
 
-        source = pyx_source(kernel, dtype)
         build = recipe(FLAGS) | {"cython": Cython.__version__, "builder": "cythonize+setuptools"}
-        key = source_hash(source, repr(sorted(build.items())))
-        module = f"sb_cy_{key[:20]}"
         cache = BuildCache(self.id)
-        hit = cache.lookup(key)
+        # Builds are keyed by the .pyx source; an index from the expression (and every
+        # version the source depends on) finds the build without regenerating the source.
+        expr_key = source_hash(
+            _FORMAT, kernel.content_hash, dtype, sp.__version__, repr(sorted(build.items()))
+        )
+        key = cache.indexed_key(expr_key)
+        hit = cache.lookup(key) if key else None
         start = time.perf_counter()
+        if hit is None:
+            source = pyx_source(kernel, dtype)
+            key = source_hash(source, repr(sorted(build.items())))
+            module = f"sb_cy_{key[:20]}"
+            hit = cache.lookup(key)
         if hit is None:
             staging = cache.staging()
             (staging / f"{module}.pyx").write_text(source)
@@ -99,9 +109,14 @@ class CythonBackend(Backend):
             final = cache.publish(
                 staging, key, {"module": module, "build": build, "build_s": cold_s}
             )
+            cache_hit = False
         else:
             final, manifest = hit
+            module = manifest["module"]
             cold_s = manifest.get("build_s")
+            source = (final / f"{module}.pyx").read_text()
+            cache_hit = True
+        cache.remember(expr_key, key)
         path = find_extension(final, module)
         if path is None:
             raise RuntimeError(f"Cython build in {final} produced no extension module")
@@ -124,7 +139,7 @@ class CythonBackend(Backend):
             build=build
             | {
                 "cache_key": key,
-                "cache_hit": hit is not None,
+                "cache_hit": cache_hit,
                 "cold_build_s": cold_s,
                 "module_path": str(path),
                 "python_executable": sys.executable,
