@@ -224,3 +224,18 @@ def test_a_killed_run_leaves_no_record(tmp_path):
     assert not problems
     assert all(json.loads(p.read_text()) for p in tmp_path.glob("*.json"))  # complete if any
     assert not [p for p in tmp_path.iterdir() if p.suffix == ".json" and p.stat().st_size == 0]
+
+
+@pytest.mark.slow
+def test_cold_compile_time_survives_into_the_next_run(tmp_cache, tmp_path):
+    # Regression: the record once stored the (contended) first compile of this run as the
+    # cold time, so a warm run reported cache-hit costs as cold compile costs.
+    store = Store(tmp_path)
+    kernels, backends = [get_kernel("poly8")], [get_backend("numba"), get_backend("cython")]
+    settings = small_settings(dtypes=("float64",))
+    first, _ = run(kernels, backends, settings, store)
+    second, _ = run(kernels, backends, settings, store)
+    for a, b in zip(first["results"], second["results"]):
+        assert a["compile"]["cold_build_s"] is not None
+        assert b["compile"]["cold_build_s"] == a["compile"]["cold_build_s"]
+    assert second["results"][1]["compile"]["cache_hit"] is True  # cython

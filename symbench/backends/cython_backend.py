@@ -24,7 +24,7 @@ from .cbuild import (
 from .codegen import C_TYPES, c_function, source_hash
 
 FLAGS = ["-O3"]
-_FORMAT = "1"  # bump when pyx_source changes shape
+_FORMAT = "2"  # bump when pyx_source or the manifest changes shape (2: build_s)
 
 _PYX = '''\
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
@@ -97,7 +97,7 @@ class CythonBackend(Backend):
         start = time.perf_counter()
         if hit is None:
             source = pyx_source(kernel, dtype)
-            key = source_hash(source, repr(sorted(build.items())))
+            key = source_hash(_FORMAT, source, repr(sorted(build.items())))
             module = f"sb_cy_{key[:20]}"
             hit = cache.lookup(key)
         if hit is None:

@@ -23,7 +23,7 @@ from .cbuild import BuildCache, find_extension, load_extension, recipe, require_
 from .codegen import c_function, source_hash, with_float_constants
 
 _BUILD_LOCK = threading.Lock()
-_FORMAT = "1"
+_FORMAT = "2"  # bump when the manifest changes shape (2: build_s)
 
 
 class UfuncifyBackend(Backend):
