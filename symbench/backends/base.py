@@ -116,3 +116,15 @@ class Backend:
 
     def _compile(self, kernel: Kernel, dtype: str, device: str) -> Compiled:
         raise NotImplementedError
+
+    def _result(
+        self,
+        kernel: Kernel,
+        dtype: str,
+        device: str,
+        fn: Callable[..., Any],
+        source: str,
+        **kw: Any,
+    ) -> Compiled:
+        """A Compiled for this backend (``kw``: language, build, to_device, sync, to_host)."""
+        return Compiled(self.id, kernel.name, dtype, device, fn, source, **kw)

@@ -101,13 +101,12 @@ class CupyBackend(Backend):
             cupy.cuda.get_current_stream().synchronize()
             return out
 
-        return Compiled(
-            backend=self.id,
-            kernel=kernel.name,
-            dtype=dtype,
-            device=device,
-            fn=ew,
-            source=f"{preamble}\n// ElementwiseKernel({in_params!r}, {out_params!r}, {operation!r})\n",
+        return self._result(
+            kernel,
+            dtype,
+            device,
+            ew,
+            f"{preamble}\n// ElementwiseKernel({in_params!r}, {out_params!r}, {operation!r})\n",
             language="cuda",
             build={"compiler": "nvrtc (cupy.ElementwiseKernel)", "cupy": cupy.__version__},
             to_device=to_device,

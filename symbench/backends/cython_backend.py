@@ -128,13 +128,12 @@ class CythonBackend(Backend):
             evaluate(*arrays, out)
             return out
 
-        return Compiled(
-            backend=self.id,
-            kernel=kernel.name,
-            dtype=dtype,
-            device=device,
-            fn=fn,
-            source=source,
+        return self._result(
+            kernel,
+            dtype,
+            device,
+            fn,
+            source,
             language="cython",
             build=build
             | {

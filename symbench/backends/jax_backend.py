@@ -74,13 +74,12 @@ class JaxBackend(Backend):
         def to_device(arrays):
             return [jax.device_put(a, dev) for a in arrays]
 
-        return Compiled(
-            backend=self.id,
-            kernel=kernel.name,
-            dtype=dtype,
-            device=device,
-            fn=jitted,
-            source=lambdified_source(fn),
+        return self._result(
+            kernel,
+            dtype,
+            device,
+            jitted,
+            lambdified_source(fn),
             build={
                 "jit": "jax.jit",
                 "x64": bool(jax.config.jax_enable_x64),

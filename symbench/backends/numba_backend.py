@@ -116,13 +116,12 @@ class NumbaBackend(Backend):
         if sidecar is not None and cold_s is None:
             cold_s = time.perf_counter() - start
             atomic_write_bytes(sidecar, json.dumps({"compile_s": cold_s}).encode())
-        return Compiled(
-            backend=self.id,
-            kernel=kernel.name,
-            dtype=dtype,
-            device=device,
-            fn=ufunc,
-            source=lambdified_source(scalar),
+        return self._result(
+            kernel,
+            dtype,
+            device,
+            ufunc,
+            lambdified_source(scalar),
             build={
                 "decorator": f"numba.vectorize([{signature!r}], target={self.target!r})",
                 "disk_cache": cached is not None and cache_problem is None,

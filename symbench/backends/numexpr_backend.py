@@ -54,12 +54,11 @@ class NumexprBackend(Backend):
                 + ", ".join(f"{n}={float(c)!r}" for n, c in zip(names, floats))
                 + "\n"
             )
-        return Compiled(
-            backend=self.id,
-            kernel=kernel.name,
-            dtype=dtype,
-            device=device,
-            fn=fn,
-            source=source,
+        return self._result(
+            kernel,
+            dtype,
+            device,
+            fn,
+            source,
             build={"printer": "NumExprPrinter", "threads": numexpr.get_num_threads()},
         )

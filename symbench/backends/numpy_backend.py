@@ -27,12 +27,11 @@ class NumpyBackend(Backend):
         # lambdify's own default when SciPy is present: scipy.special fills NumPy's gaps.
         modules = ["scipy", "numpy"] if importlib.util.find_spec("scipy") else ["numpy"]
         fn = lambdify_checked(kernel, modules, self.id)
-        return Compiled(
-            backend=self.id,
-            kernel=kernel.name,
-            dtype=dtype,
-            device=device,
-            fn=fn,
-            source=lambdified_source(fn),
+        return self._result(
+            kernel,
+            dtype,
+            device,
+            fn,
+            lambdified_source(fn),
             build={"printer": "NumPyPrinter", "modules": modules},
         )

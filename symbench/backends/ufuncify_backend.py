@@ -80,13 +80,12 @@ class UfuncifyBackend(Backend):
             + "\n"
             + (final / f"{module}.c").read_text()
         )
-        return Compiled(
-            backend=self.id,
-            kernel=kernel.name,
-            dtype=dtype,
-            device=device,
-            fn=ufunc,
-            source=source,
+        return self._result(
+            kernel,
+            dtype,
+            device,
+            ufunc,
+            source,
             language="c",
             build=build
             | {
