@@ -42,3 +42,18 @@ def perf(c):
 def timeit_agreement(c):
     """Compare the timing core with timeit (best of repeats) at 1 000 000 elements."""
     c.run("python tools/timing_vs_timeit.py")
+
+
+@task
+def asv(c, quick=True, bench=""):
+    """asv in the current environment, results saved for HEAD (`--no-quick` for full timing)."""
+    flags = f"{'--quick' if quick else ''} {f'-b {bench}' if bench else ''}"
+    c.run(
+        f"asv machine --yes && asv run --python=same {flags} --set-commit-hash $(git rev-parse HEAD)"
+    )
+
+
+@task
+def asv_publish(c):
+    """Build asv's HTML pages into .asv/html."""
+    c.run("asv publish")

@@ -48,7 +48,7 @@ def prepare(
     start = time.perf_counter()
     compiled = b.compile(k, dtype, device)
     compile_s = time.perf_counter() - start
-    result = check_one(k, b, dtype, device, seed=seed)
+    result = check_one(k, b, dtype, device, seed=seed, compiled=compiled)
     if result.status != "pass":
         raise NotCorrect(f"{kernel}/{backend}/{dtype}: {result.status} {result.reason}".strip())
     inputs = compiled.to_device(make_inputs(k, size, dtype, seed))

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import divergences as _div
-from .backends import Backend
+from .backends import Backend, Compiled
 from .errors import Unavailable, Unsupported
 from .inputs import DEFAULT_SEED, make_inputs
 from .kernels.core import Kernel, Tolerance
@@ -161,6 +161,7 @@ def check_one(
     divergences: list[_div.Divergence] | None = None,
     ref: Reference | None = None,
     inputs: list[np.ndarray] | None = None,
+    compiled: Compiled | None = None,
 ) -> CheckResult:
     """Compile ``kernel`` with ``backend`` and judge its output. Never raises for a backend's
     failure: every outcome is a status with a reason."""
@@ -170,7 +171,8 @@ def check_one(
     if ref is None:
         ref = reference(kernel, inputs)
     try:
-        compiled = backend.compile(kernel, dtype, device)
+        if compiled is None:
+            compiled = backend.compile(kernel, dtype, device)
     except Unavailable as exc:
         result.status, result.reason = "unavailable", str(exc)
         return result
