@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from . import __version__
+from .equivalence import DEFAULT_SIZE
 from .errors import SymbenchError
 
 STATUS_STYLE = {
@@ -111,23 +112,6 @@ def cmd_kernels(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- check
 
 
-def _progress(total: int, enabled: bool):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    progress = Progress(
-        TextColumn("[bold]check"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=_console(stderr=True),
-        disable=not enabled,
-        transient=True,
-    )
-    task = progress.add_task("", total=total)
-    return progress, task
-
-
 def _special_text(special: list[dict[str, Any]]) -> str:
     parts = []
     for s in special[:3]:
@@ -188,13 +172,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         atol=args.atol,
     )
     devices = [args.device] if args.device else None
-    total = matrix_size(sel.kernels, sel.backends, sel.dtypes, devices)
-    progress, task = _progress(total, enabled=not args.no_progress)
-
-    def advance(r) -> None:
-        progress.update(task, advance=1, description=f"{r.kernel} {r.backend} {r.dtype}")
-
-    with progress:
+    with _RichReporter(enabled=not args.no_progress) as reporter:
+        reporter.phase("check", matrix_size(sel.kernels, sel.backends, sel.dtypes, devices))
         results = check_matrix(
             sel.kernels,
             sel.backends,
@@ -202,7 +181,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             devices,
             size=args.size,
             seed=args.seed,
-            on_result=advance,
+            on_result=lambda r: reporter.advance(f"{r.kernel} {r.backend} {r.dtype}"),
             jobs=args.jobs,
         )
     if args.json:
@@ -354,8 +333,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         rtol=args.rtol,
         atol=args.atol,
     )
-    store = Store.open(args.store)
-    store.ensure_writable()  # before anything is measured
+    store = Store.open(args.store)  # run() proves it writable before measuring anything
     settings = RunSettings(
         sizes=_parse_sizes(args.sizes) or (QUICK_SIZES if args.quick else RunSettings.sizes),
         dtypes=tuple(sel.dtypes),
@@ -441,38 +419,12 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from .records import Store
+    from .summary import history_rows
 
     records, problems = Store.open(args.store).load_all()
     for p in problems:
         _warn(f"{p} (skipped)")
-    kernels = set(args.kernel or [])
-    backends = set(args.backend or [])
-    rows = []
-    for rec in records:
-        pairs = [
-            r
-            for r in rec["results"]
-            if (not kernels or r["kernel"] in kernels)
-            and (not backends or r["backend"] in backends)
-        ]
-        if (kernels or backends) and not pairs:
-            continue
-        timed = [(r, t) for r in pairs for t in r.get("timings", [])]
-        largest = max((t["size"] for _, t in timed), default=None)
-        best = min((t["median_s"] for _, t in timed if t["size"] == largest), default=None)
-        git = rec["provenance"].get("git", {})
-        rows.append(
-            {
-                "run_id": rec["run_id"],
-                "created": rec["created"],
-                "commit": (git.get("commit") or "")[:12] + ("+" if git.get("dirty") else ""),
-                "cpu": rec["provenance"]["machine"]["cpu"]["model"],
-                "pairs": len(pairs),
-                "passed": sum(r["status"] == "pass" for r in pairs),
-                "largest_size": largest,
-                "best_median_s": best,
-            }
-        )
+    rows = history_rows(records, args.kernel, args.backend)
     if args.json:
         _print_json(rows)
         return 0
@@ -595,7 +547,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     _selection_options(p)
-    p.add_argument("--size", type=int, default=1000, help="elements per input (default 1000)")
+    p.add_argument(
+        "--size",
+        type=int,
+        default=DEFAULT_SIZE,
+        help=f"elements per input (default {DEFAULT_SIZE})",
+    )
     p.add_argument("--jobs", "-j", type=int, default=None, help="parallel builds (default: cores)")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     p.add_argument("--with-source", action="store_true", help="include generated source in JSON")

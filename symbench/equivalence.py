@@ -18,7 +18,7 @@ import numpy as np
 
 from . import divergences as _div
 from .backends import Backend, Compiled
-from .errors import Unavailable, Unsupported
+from .errors import Unavailable, Unsupported, first_line
 from .inputs import DEFAULT_SEED, make_inputs
 from .kernels.core import Kernel, Tolerance
 from .reference import Reference, reference
@@ -145,11 +145,6 @@ def _special(kernel: Kernel, inputs, got, ref: Reference) -> list[dict[str, Any]
     return rows
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
-
-
 def check_one(
     kernel: Kernel,
     backend: Backend,
@@ -180,7 +175,7 @@ def check_one(
         result.status, result.reason = "unsupported", str(exc)
         return result
     except Exception as exc:
-        result.reason = f"compile failed: {_first_line(exc)}"
+        result.reason = f"compile failed: {first_line(exc)}"
         return result
     result.compile_s = compiled.compile_s
     result.source = compiled.source
@@ -189,7 +184,7 @@ def check_one(
         with np.errstate(all="ignore"):
             got = compiled(*inputs)
     except Exception as exc:
-        result.reason = f"call failed: {_first_line(exc)}"
+        result.reason = f"call failed: {first_line(exc)}"
         return result
     if got.shape != (size,):
         result.reason = f"returned shape {got.shape}, expected ({size},)"
@@ -239,16 +234,7 @@ def check_matrix(
     """
     kernels, backends, dtypes = list(kernels), list(backends), list(dtypes)
     entries = _div.load()
-    wanted = list(devices) if devices is not None else None
-    plan = []
-    for b in backends:
-        reason = b.unavailable_reason()
-        devs = (
-            wanted
-            if wanted is not None
-            else (b.devices() or [getattr(b, "default_device", "gpu:0")])
-        )
-        plan.append((b, reason, devs))
+    plan = _plan(backends, devices)
     prepared = {}
     for k in kernels:
         for dt in dtypes:
@@ -282,10 +268,18 @@ def check_matrix(
     return results
 
 
-def matrix_size(kernels, backends, dtypes, devices=None) -> int:
-    """How many results ``check_matrix`` will produce (for progress bars)."""
-    total = 0
+def _plan(backends: list[Backend], devices: Iterable[str] | None):
+    """(backend, unavailable reason or None, devices to check) for each backend. An
+    unavailable backend lists no devices of its own; it is reported once on its first
+    usual device (``gpu:0`` for GPU-only backends)."""
+    plan = []
     for b in backends:
         devs = list(devices) if devices is not None else (b.devices() or ["gpu:0"])
-        total += len(devs)
-    return total * len(list(kernels)) * len(list(dtypes))
+        plan.append((b, b.unavailable_reason(), devs))
+    return plan
+
+
+def matrix_size(kernels, backends, dtypes, devices=None) -> int:
+    """How many results ``check_matrix`` will produce (for progress bars)."""
+    pairs = sum(len(devs) for _, _, devs in _plan(list(backends), devices))
+    return pairs * len(list(kernels)) * len(list(dtypes))

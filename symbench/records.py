@@ -38,6 +38,13 @@ def default_store() -> Path:
     return Path(os.environ.get(STORE_ENV) or DEFAULT_STORE)
 
 
+def text_sha256(text: str) -> str:
+    """sha256 of a generated source, as stored in records (``sources`` keys)."""
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def new_run_id(now: datetime | None = None) -> str:
     """``YYYYmmddTHHMMSSZ-xxxxxx``: sortable by time, unique across concurrent runs."""
     now = now or datetime.now(timezone.utc)
@@ -84,6 +91,8 @@ class Store:
         return final
 
     def files(self) -> list[Path]:
+        if self.path.exists() and not self.path.is_dir():
+            raise BadInput(f"run store {str(self.path)!r} is not a directory")
         if not self.path.is_dir():
             return []
         return sorted(p for p in self.path.glob("*.json") if not p.name.startswith("."))

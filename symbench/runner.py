@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from .kernels import Kernel
 from .kernels.core import DTYPES
 from .kernels.storage import kernel_to_dict
 from .provenance import collect
-from .records import SCHEMA_VERSION, Store, new_run_id, now_iso
+from .records import SCHEMA_VERSION, Store, new_run_id, now_iso, text_sha256
 from .roofline import DEFAULT_ELEMENTS, bandwidth, peak_gbs, traffic_bytes
 from .summary import boundness, summarize
 from .timing import DEFAULT_MIN_SAMPLE_S, DEFAULT_REPEATS, time_compiled
@@ -40,7 +39,6 @@ class RunSettings:
     quick: bool = False
     measure_bandwidth: bool = True
     bandwidth_elements: int = DEFAULT_ELEMENTS
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Reporter:
@@ -49,10 +47,6 @@ class Reporter:
     def phase(self, name: str, total: int) -> None: ...
 
     def advance(self, description: str) -> None: ...
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def time_pair(
@@ -138,7 +132,7 @@ def run(
     for c in checks:
         entry = c.to_dict()
         if c.source is not None:
-            sha = _sha(c.source)
+            sha = text_sha256(c.source)
             sources[sha] = {"language": c.build.get("language", ""), "text": c.source}
             entry["source_sha256"] = sha
         # first_s was measured while other pairs compiled on other threads; again_s (timing
@@ -169,6 +163,12 @@ def run(
                 entry["timing_error"] = f"{type(exc).__name__}: {exc}"
         results.append(entry)
 
+    # Inputs already hashed while timing are not generated a second time.
+    hashed = {
+        f"{r['kernel']}/{r['dtype']}/{t['size']}": t["inputs_sha256"]
+        for r in results
+        for t in r.get("timings", [])
+    }
     record: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
@@ -179,7 +179,8 @@ def run(
         "bandwidth": bw,
         "kernels": {k.name: kernel_to_dict(k) for k in kernels},
         "inputs": {
-            f"{k.name}/{dt}/{n}": inputs_hash(make_inputs(k, n, dt, settings.seed))
+            f"{k.name}/{dt}/{n}": hashed.get(f"{k.name}/{dt}/{n}")
+            or inputs_hash(make_inputs(k, n, dt, settings.seed))
             for k in kernels
             for dt in dtypes
             for n in sorted({*settings.sizes, settings.check_size})

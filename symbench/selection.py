@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .backends import REGISTRY, Backend, get_backend
-from .errors import BadInput
+from .errors import BadInput, unknown_name
 from .kernels import DEFAULT_TOLERANCES, Domain, Kernel, Tolerance, catalog, load_kernels_file
 from .kernels.core import DTYPES
 
@@ -42,11 +42,16 @@ class Selection:
     errors: list[str] = field(default_factory=list)
 
 
-def _close(name: str, known: list[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, known, n=3)
-    return f" (did you mean {', '.join(close)}?)" if close else ""
+def _resolve(names: list[str], known, kind: str, errors: list[str]) -> list:
+    """The known entries for ``names`` (values of a dict, or the names themselves); each
+    unknown name becomes one error line instead of stopping the others."""
+    found = []
+    for n in names:
+        if n in known:
+            found.append(known[n] if isinstance(known, dict) else n)
+        else:
+            errors.append(str(unknown_name(kind, n, known)))
+    return found
 
 
 def select(
@@ -80,32 +85,19 @@ def select(
         raise BadInput("--rtol/--atol apply to --expr; a catalog kernel states its own tolerances")
     if kernels_file:
         extra.extend(load_kernels_file(kernels_file))
-    pool = {k.name: k for k in extra} | {
-        k.name: k for k in catalog().values() if k.name not in {e.name for e in extra}
-    }
+    pool = {k.name: k for k in extra}
+    pool.update({n: k for n, k in catalog().items() if n not in pool})
     names = split_names(kernel_names)
-    if names:
-        for n in names:
-            if n in pool:
-                sel.kernels.append(pool[n])
-            else:
-                sel.errors.append(
-                    f"unknown kernel {n!r}{_close(n, list(pool))}; known: {', '.join(pool)}"
-                )
-    else:
-        sel.kernels = extra or list(catalog().values())
-    for n in split_names(backend_names) or list(REGISTRY):
-        if n in REGISTRY:
-            sel.backends.append(get_backend(n))
-        else:
-            sel.errors.append(
-                f"unknown backend {n!r}{_close(n, list(REGISTRY))}; known: {', '.join(REGISTRY)}"
-            )
-    for n in split_names(dtype_names) or list(DTYPES):
-        if n in DTYPES:
-            sel.dtypes.append(n)
-        else:
-            sel.errors.append(f"unknown dtype {n!r}; known: {', '.join(DTYPES)}")
+    sel.kernels = (
+        _resolve(names, pool, "kernel", sel.errors) if names else extra or list(pool.values())
+    )
+    sel.backends = [
+        get_backend(b)
+        for b in _resolve(
+            split_names(backend_names) or list(REGISTRY), list(REGISTRY), "backend", sel.errors
+        )
+    ]
+    sel.dtypes = _resolve(split_names(dtype_names) or list(DTYPES), DTYPES, "dtype", sel.errors)
     if not (sel.kernels and sel.backends and sel.dtypes):
         raise BadInput("; ".join(sel.errors) or "nothing selected")
     return sel

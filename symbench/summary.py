@@ -78,3 +78,39 @@ def boundness(record: dict[str, Any]) -> dict[str, str]:
         bound = "memory-bound" if row["bw_fraction"] >= MEMORY_BOUND_FRACTION else "compute-bound"
         out[f"{kernel}/{device}/{dtype}"] = bound
     return out
+
+
+def history_rows(
+    records: list[dict[str, Any]], kernels=None, backends=None
+) -> list[dict[str, Any]]:
+    """One row per record (oldest first as given), restricted to runs that hold one of
+    ``kernels`` / ``backends`` when given: pairs, passes and the best time at the largest size."""
+    kernels, backends = set(kernels or []), set(backends or [])
+    rows = []
+    for rec in records:
+        pairs = [
+            r
+            for r in rec["results"]
+            if (not kernels or r["kernel"] in kernels)
+            and (not backends or r["backend"] in backends)
+        ]
+        if (kernels or backends) and not pairs:
+            continue
+        timed = [t for r in pairs for t in r.get("timings", [])]
+        largest = max((t["size"] for t in timed), default=None)
+        git = rec["provenance"].get("git", {})
+        rows.append(
+            {
+                "run_id": rec["run_id"],
+                "created": rec["created"],
+                "commit": (git.get("commit") or "")[:12] + ("+" if git.get("dirty") else ""),
+                "cpu": rec["provenance"]["machine"]["cpu"]["model"],
+                "pairs": len(pairs),
+                "passed": sum(r["status"] == "pass" for r in pairs),
+                "largest_size": largest,
+                "best_median_s": min(
+                    (t["median_s"] for t in timed if t["size"] == largest), default=None
+                ),
+            }
+        )
+    return rows

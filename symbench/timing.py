@@ -15,7 +15,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -32,7 +32,6 @@ class Timing:
     loops: int
     warmup_calls: int
     calibration_s: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def median(self) -> float:

@@ -30,7 +30,8 @@ from .equivalence import check_one
 from .inputs import inputs_hash, make_inputs
 from .kernels.storage import kernel_from_dict
 from .provenance import collect
-from .runner import Reporter, RunSettings, _sha, time_pair
+from .records import text_sha256
+from .runner import Reporter, RunSettings, time_pair
 
 DEFAULT_TIMING_FLOOR = 0.25
 DEFAULT_MEAN_TOLERANCE = 0.10
@@ -196,7 +197,6 @@ def verify(
             and inputs_hash(make_inputs(kernels[name], int(size), dtype, settings.seed)) != digest
         ):
             input_problems.append(f"inputs for {key} differ from the record")
-    bw_peak = None
     results = record["results"]
     reporter.phase("verify", len(results))
     pairs = []
@@ -221,11 +221,11 @@ def verify(
         if now.status != r["status"]:
             p.problems.append(f"status {r['status']} -> {now.status} {now.reason}".strip())
         old_sha = r.get("source_sha256")
-        if old_sha and now.source is not None and _sha(now.source) != old_sha:
+        if old_sha and now.source is not None and text_sha256(now.source) != old_sha:
             p.problems.append("generated source differs")
         if timings and r.get("timings") and now.status == "pass":
             timed = time_pair(
-                kernels[r["kernel"]], backend, r["dtype"], r["device"], settings, bw_peak
+                kernels[r["kernel"]], backend, r["dtype"], r["device"], settings, peak=None
             )
             new_by_size = {t["size"]: t for t in timed["timings"]}
             for old_t in r["timings"]:

@@ -120,3 +120,13 @@ def test_concurrent_atomic_writes_of_one_path_never_collide(tmp_path):
         list(pool.map(lambda i: atomic_write_bytes(target, b"x" * 100_000), range(64)))
     assert target.read_bytes() == b"x" * 100_000
     assert [p.name for p in tmp_path.iterdir()] == ["same.bin"]
+
+
+def test_a_store_that_is_a_file_is_bad_input_not_an_empty_history(tmp_path, capsys):
+    # Regression: `history --store FILE` printed an empty table and exited 0.
+    from symbench.cli import main
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["history", "--store", str(blocker)]) == 2
+    assert "not a directory" in capsys.readouterr().err

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 
+from ..errors import unknown_name
 from .base import Backend, Compiled
 
 REGISTRY: dict[str, str] = {
@@ -35,9 +36,7 @@ def backend_ids() -> list[str]:
 def get_backend(backend_id: str) -> Backend:
     """The backend instance for ``backend_id`` (imports its module on first use)."""
     if backend_id not in REGISTRY:
-        from ..kernels import _unknown
-
-        raise _unknown("backend", backend_id, REGISTRY)
+        raise unknown_name("backend", backend_id, REGISTRY)
     if backend_id not in _INSTANCES:
         module_name, _, cls_name = REGISTRY[backend_id].partition(":")
         cls = getattr(importlib.import_module(module_name), cls_name)

@@ -6,12 +6,10 @@ permanent (records and asv history are keyed by them): retire a kernel, never re
 
 from __future__ import annotations
 
-import difflib
 import runpy
-from collections.abc import Iterable
 from pathlib import Path
 
-from ..errors import BadInput
+from ..errors import BadInput, unknown_name
 from .core import DEFAULT_TOLERANCES, DTYPES, Domain, Kernel, Tolerance
 from .parse import parse_expression
 
@@ -25,7 +23,6 @@ __all__ = [
     "get_kernel",
     "load_kernels_file",
     "parse_expression",
-    "select_kernels",
 ]
 
 _FAMILIES = ("classic", "serving", "numerics")
@@ -49,30 +46,12 @@ def catalog() -> dict[str, Kernel]:
     return dict(_CATALOG)
 
 
-def _unknown(kind: str, name: str, known: Iterable[str]) -> BadInput:
-    known = list(known)
-    close = difflib.get_close_matches(name, known, n=3)
-    hint = f" (did you mean {', '.join(close)}?)" if close else ""
-    return BadInput(f"unknown {kind} {name!r}{hint}; known: {', '.join(known)}")
-
-
-def get_kernel(name: str, extra: Iterable[Kernel] = ()) -> Kernel:
-    """The kernel called ``name``, from ``extra`` first, then the catalog."""
-    pool = {k.name: k for k in extra}
-    for k in catalog().values():
-        pool.setdefault(k.name, k)
-    if name not in pool:
-        raise _unknown("kernel", name, pool)
-    return pool[name]
-
-
-def select_kernels(names: Iterable[str] | None, extra: Iterable[Kernel] = ()) -> list[Kernel]:
-    """Kernels by name (all of the catalog plus ``extra`` when ``names`` is empty)."""
-    extra = list(extra)
-    names = list(names or [])
-    if not names:
-        return extra or list(catalog().values())
-    return [get_kernel(n, extra) for n in names]
+def get_kernel(name: str) -> Kernel:
+    """The catalog kernel called ``name``; BadInput naming the known ones otherwise."""
+    kernels = catalog()
+    if name not in kernels:
+        raise unknown_name("kernel", name, kernels)
+    return kernels[name]
 
 
 def load_kernels_file(path: str | Path) -> list[Kernel]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.parsing.sympy_parser import convert_xor, parse_expr, standard_transformations
 
-from ..errors import BadInput
+from ..errors import BadInput, first_line
 
 # No implicit multiplication on purpose: "sinx" must not silently mean sin(x).
 _TRANSFORMS = (*standard_transformations, convert_xor)
@@ -24,14 +24,9 @@ def parse_expression(text: str) -> sp.Expr:
     except (
         Exception
     ) as exc:  # SyntaxError, TokenError, TypeError, NameError, ...: all "not parsable"
-        raise BadInput(f"cannot parse expression {text!r}: {_first_line(exc)}") from None
+        raise BadInput(f"cannot parse expression {text!r}: {first_line(exc)}") from None
     if not isinstance(expr, sp.Expr):
         raise BadInput(f"{text!r} is not an arithmetic expression (it is a {type(expr).__name__})")
     if not expr.free_symbols:
         raise BadInput(f"expression {text!r} has no variables")
     return expr
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
