@@ -16,13 +16,14 @@ CPU_BACKENDS = [
     "numpy>=1.24",
     "sympy>=1.13",
     "mpmath>=1.3",
-    "scipy>=1.10",
+    "scipy>=1.11",  # stats.false_discovery_control (gate)
     "Cython>=3.0",
     "setuptools>=64",
     "numba>=0.59",
     "jax[cpu]>=0.4.30",
     "numexpr>=2.9",
     "rich>=13",
+    "matplotlib>=3.7",  # symbench report; imported only there
     "tomli>=2; python_version<'3.11'",
 ]
 

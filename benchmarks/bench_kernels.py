@@ -1,6 +1,6 @@
 """asv benchmarks: steady-state evaluation, peak memory, compile time and max ULP error."""
 
-from .common import BACKENDS, DEVICES, DTYPES, KERNELS, SIZES, prepared_or_skip
+from .common import BACKENDS, DEVICES, DTYPES, KERNELS, MEMORY_SIZE, SIZES, prepared_or_skip
 
 
 class Evaluate:
@@ -16,7 +16,18 @@ class Evaluate:
     def time_evaluate(self, kernel, backend, device, dtype, size):
         self.prepared.call()
 
-    def peakmem_evaluate(self, kernel, backend, device, dtype, size):
+
+class Memory:
+    """Peak resident memory of a process evaluating at the largest size."""
+
+    params = (KERNELS, BACKENDS, DEVICES, list(DTYPES))
+    param_names = ["kernel", "backend", "device", "dtype"]
+    timeout = 600
+
+    def setup(self, kernel, backend, device, dtype):
+        self.prepared = prepared_or_skip(kernel, backend, device, dtype, MEMORY_SIZE)
+
+    def peakmem_evaluate(self, kernel, backend, device, dtype):
         self.prepared.call()
 
 

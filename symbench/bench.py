@@ -18,6 +18,7 @@ from .equivalence import CheckResult, check_one
 from .errors import Unsupported
 from .inputs import DEFAULT_SEED, make_inputs
 from .kernels import get_kernel
+from .timing import device_call
 
 
 class NotCorrect(Unsupported):
@@ -51,11 +52,6 @@ def prepare(
     result = check_one(k, b, dtype, device, seed=seed, compiled=compiled)
     if result.status != "pass":
         raise NotCorrect(f"{kernel}/{backend}/{dtype}: {result.status} {result.reason}".strip())
-    inputs = compiled.to_device(make_inputs(k, size, dtype, seed))
-    fn, sync = compiled.fn, compiled.sync
-
-    def call():
-        return sync(fn(*inputs))
-
+    call = device_call(compiled, make_inputs(k, size, dtype, seed))
     call()  # warm-up: first-call compilation and caches stay out of the timed region
     return Prepared(compiled, result, call, compile_s, size)

@@ -13,7 +13,7 @@ from typing import Any
 
 from . import __version__
 from .equivalence import DEFAULT_SIZE
-from .errors import SymbenchError
+from .errors import BadInput, SymbenchError
 
 STATUS_STYLE = {
     "pass": "green",
@@ -503,6 +503,76 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if report.reproduced else 1
 
 
+def cmd_gate(args: argparse.Namespace) -> int:
+    from . import gate
+    from .records import Store
+
+    store = Store.open(args.store)
+    threshold = gate.parse_threshold(args.threshold)
+    if not 0 < args.alpha < 1:
+        raise BadInput(f"--alpha must be between 0 and 1, got {args.alpha}")
+    if args.rerun:
+        if args.current:
+            raise BadInput("--rerun measures the current code now: give only BASELINE")
+        from .gate_rerun import rerun
+
+        if args.samples < 2 or args.min_sample_s <= 0:
+            raise BadInput("--samples must be at least 2 and --min-sample-s positive")
+        heads = None
+        if args.kernels_file:
+            from .kernels import catalog, load_kernels_file
+
+            heads = catalog() | {k.name: k for k in load_kernels_file(args.kernels_file)}
+        with _RichReporter(enabled=not args.no_progress) as reporter:
+            report = rerun(
+                store.load(args.baseline),
+                current_kernels=heads,
+                pairs=args.samples,
+                min_sample_s=args.min_sample_s,
+                threshold=threshold,
+                alpha=args.alpha,
+                reporter=reporter,
+            )
+    else:
+        if not args.current:
+            raise BadInput("give BASELINE and CURRENT runs, or --rerun BASELINE")
+        report = gate.compare_records(
+            store.load(args.baseline),
+            store.load(args.current),
+            threshold=threshold,
+            alpha=args.alpha,
+            allow_env_change=args.allow_env_change,
+        )
+    if args.json:
+        _print_json(report.to_dict())
+        return report.exit_code
+    console = _console()
+    shown = [c for c in report.comparisons if c.verdict != "unchanged"]
+    if shown:
+        from rich.table import Table
+
+        table = Table(title=f"gate {report.baseline} -> {report.current}")
+        for col in ("pair", "verdict", "ratio", f"{gate.CONFIDENCE:.0%} interval", "q", "note"):
+            table.add_column(col)
+        style = {"regression": "bold red", "incorrect": "bold red", "improvement": "green"}
+        for c in shown:
+            interval = f"{c.low:.3f}-{c.high:.3f}" if c.low is not None else "-"
+            table.add_row(
+                str(c.key),
+                f"[{style.get(c.verdict, 'yellow')}]{c.verdict}[/]",
+                _fmt(c.ratio, ".3f"),
+                interval,
+                _fmt(c.q, ".2g"),
+                escape(c.note),
+            )
+        console.print(table)
+    for line in gate.summary_lines(report):
+        console.print(escape(line))
+    colour = {"pass": "green", "regression": "bold red", "undecided": "yellow"}[report.verdict]
+    console.print(f"gate: [{colour}]{report.verdict}[/] (exit {report.exit_code})")
+    return report.exit_code
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -522,7 +592,10 @@ def build_parser() -> argparse.ArgumentParser:
             "Compile SymPy expressions through every available backend, check each result "
             "against a high-precision mpmath reference, and time the correct ones."
         ),
-        epilog="Exit codes: 0 success, 1 checked and found wrong, 2 bad input.",
+        epilog=(
+            "Exit codes: 0 success, 1 checked and found wrong, 2 bad input, "
+            "3 (gate) not enough data to decide."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"symbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -634,6 +707,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser(
+        "gate",
+        help="statistical regression gate between two runs (or --rerun the baseline now)",
+        description=(
+            "Compare timings pair by pair from raw samples. A pair regresses when it is "
+            "slower than --threshold and the difference is significant after a "
+            "Benjamini-Hochberg false-discovery-rate correction over all pairs (--alpha). "
+            "BASELINE CURRENT: two stored runs; between-run noise is estimated from the "
+            "suite. --rerun BASELINE: measure the baseline's kernels and the current ones "
+            "now, alternately (ABBA), and test the paired ratios (Wilcoxon): the mode for "
+            "CI on shared runners. Improvements are reported too."
+        ),
+        epilog=(
+            "Exit codes: 0 no regression, 1 regression (or the current code fails its "
+            "equivalence check), 2 bad input or records from different environments, "
+            "3 not enough data to decide."
+        ),
+    )
+    p.add_argument("baseline", metavar="BASELINE", help="baseline run (id, prefix, latest, path)")
+    p.add_argument("current", metavar="CURRENT", nargs="?", help="current run (records mode)")
+    p.add_argument(
+        "--rerun", action="store_true", help="measure BASELINE's pairs now, base vs head"
+    )
+    p.add_argument(
+        "--threshold", default="10%", help="smallest slowdown that counts (default 10%%)"
+    )
+    p.add_argument("--alpha", type=float, default=0.01, help="false discovery rate (default 0.01)")
+    p.add_argument(
+        "--allow-env-change",
+        action="store_true",
+        help="compare records from different machines or package versions anyway",
+    )
+    p.add_argument(
+        "--samples", type=int, default=21, help="--rerun: paired samples per size (default 21)"
+    )
+    p.add_argument(
+        "--min-sample-s",
+        type=float,
+        default=0.005,
+        help="--rerun: shortest sample in seconds (default 0.005)",
+    )
+    p.add_argument("--kernels-file", metavar="FILE", help="--rerun: current KERNELS file")
+    _store_option(p)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_gate)
     return parser
 
 

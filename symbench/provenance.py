@@ -86,3 +86,36 @@ def collect(argv: list[str] | None = None) -> dict[str, Any]:
         "machine": fingerprint(),
         "threads": thread_settings(),
     }
+
+
+def environment_changes(
+    old: dict[str, Any], new: dict[str, Any], ignore: tuple[str, ...] = ()
+) -> list[str]:
+    """Human-readable differences between two provenance blocks that can change results
+    (package versions, Python, CPU, cores, compiler, flags, host, GPUs); packages named in
+    ``ignore`` are left out."""
+    changes = []
+    for name in sorted((set(old.get("packages", {})) | set(new.get("packages", {}))) - set(ignore)):
+        a, b = old.get("packages", {}).get(name), new.get("packages", {}).get(name)
+        if a != b:
+            changes.append(f"{name}: {a or 'absent'} -> {b or 'absent'}")
+    pairs = [
+        ("python", ("python", "version")),
+        ("CPU", ("machine", "cpu", "model")),
+        ("cores", ("machine", "cpu", "cores_usable")),
+        ("C compiler", ("compiler", "version")),
+        ("CFLAGS", ("compiler", "env_cflags")),
+        ("host", ("machine", "hostname")),
+    ]
+    for label, path in pairs:
+        a, b = old, new
+        for key in path:
+            a = a.get(key) if isinstance(a, dict) else None
+            b = b.get(key) if isinstance(b, dict) else None
+        if a != b:
+            changes.append(f"{label}: {a} -> {b}")
+    old_gpus = [g.get("name") for g in old.get("machine", {}).get("gpus", [])]
+    new_gpus = [g.get("name") for g in new.get("machine", {}).get("gpus", [])]
+    if old_gpus != new_gpus:
+        changes.append(f"GPUs: {old_gpus or 'none'} -> {new_gpus or 'none'}")
+    return changes

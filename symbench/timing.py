@@ -10,10 +10,12 @@ the garbage collector is paused while sampling, as ``timeit`` does; every raw sa
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -59,6 +61,26 @@ def _run(call: Callable[[], Any], loops: int) -> float:
     return time.perf_counter() - start
 
 
+@contextlib.contextmanager
+def _no_fp_warnings():
+    """A kernel's NaN at a special point is judged by the harness, not printed per call."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+@contextlib.contextmanager
+def _quiet():
+    """While sampling: no garbage collection, as timeit does."""
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
 def calibrate(call: Callable[[], Any], min_sample_s: float = DEFAULT_MIN_SAMPLE_S) -> int:
     """Loops per sample: 1, 2, 5, 10, 20, 50 ... until one sample lasts ``min_sample_s``
     (the same sequence as ``timeit.Timer.autorange``)."""
@@ -81,19 +103,60 @@ def measure(
     """Time ``call`` (which must include its own device sync) in ``repeats`` samples."""
     if repeats < 1:
         raise ValueError("repeats must be at least 1")
-    for _ in range(warmup):
-        call()
-    start = time.perf_counter()
-    loops = calibrate(call, min_sample_s)
-    calibration_s = time.perf_counter() - start
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        samples = [_run(call, loops) / loops for _ in range(repeats)]
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    with _no_fp_warnings():
+        for _ in range(warmup):
+            call()
+        start = time.perf_counter()
+        loops = calibrate(call, min_sample_s)
+        calibration_s = time.perf_counter() - start
+        with _quiet():
+            samples = [_run(call, loops) / loops for _ in range(repeats)]
     return Timing(samples, loops, warmup, calibration_s)
+
+
+def interleave(
+    call_a: Callable[[], Any],
+    call_b: Callable[[], Any],
+    *,
+    pairs: int,
+    min_sample_s: float = DEFAULT_MIN_SAMPLE_S,
+    warmup: int = 2,
+) -> tuple[Timing, Timing]:
+    """Paired samples of two callables, taken alternately in ABBA order.
+
+    Both run the same loop count (the larger of their calibrations), and sample ``i`` of
+    ``a`` and of ``b`` sit next to each other in time, so a drift of the machine's speed
+    (frequency, a neighbour's load) moves both alike and cancels in their ratio; the
+    ABBA order also cancels a linear trend within each block. Used by ``gate --rerun``.
+    """
+    if pairs < 1:
+        raise ValueError("pairs must be at least 1")
+    a: list[float] = []
+    b: list[float] = []
+    with _no_fp_warnings():
+        for _ in range(warmup):
+            call_a()
+            call_b()
+        start = time.perf_counter()
+        loops = max(calibrate(call_a, min_sample_s), calibrate(call_b, min_sample_s))
+        calibration_s = time.perf_counter() - start
+        with _quiet():
+            for i in range(pairs):
+                order = ((call_a, a), (call_b, b)) if i % 2 == 0 else ((call_b, b), (call_a, a))
+                for call, samples in order:
+                    samples.append(_run(call, loops) / loops)
+    return Timing(a, loops, warmup, calibration_s), Timing(b, loops, warmup, calibration_s)
+
+
+def device_call(compiled, inputs: list[np.ndarray]) -> Callable[[], Any]:
+    """One synchronized evaluation on inputs moved to the kernel's device beforehand."""
+    device_inputs = compiled.to_device(inputs)
+    fn, sync = compiled.fn, compiled.sync
+
+    def call():
+        return sync(fn(*device_inputs))
+
+    return call
 
 
 def time_compiled(compiled, inputs: list[np.ndarray], **kwargs) -> Timing:
@@ -101,13 +164,7 @@ def time_compiled(compiled, inputs: list[np.ndarray], **kwargs) -> Timing:
 
     The inputs are moved to the compiled kernel's device once, outside the timed region.
     """
-    device_inputs = compiled.to_device(inputs)
-    fn, sync = compiled.fn, compiled.sync
-
-    def call():
-        return sync(fn(*device_inputs))
-
-    return measure(call, **kwargs)
+    return measure(device_call(compiled, inputs), **kwargs)
 
 
 def thread_settings() -> dict[str, Any]:

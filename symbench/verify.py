@@ -29,7 +29,7 @@ from .backends import REGISTRY, get_backend
 from .equivalence import check_one
 from .inputs import inputs_hash, make_inputs
 from .kernels.storage import kernel_from_dict
-from .provenance import collect
+from .provenance import collect, environment_changes
 from .records import text_sha256
 from .runner import Reporter, RunSettings, time_pair
 
@@ -135,35 +135,6 @@ class VerifyReport:
                 for p in self.pairs
             ],
         }
-
-
-def environment_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Human-readable differences between two provenance blocks that can change results."""
-    changes = []
-    for name in sorted(set(old.get("packages", {})) | set(new.get("packages", {}))):
-        a, b = old.get("packages", {}).get(name), new.get("packages", {}).get(name)
-        if a != b:
-            changes.append(f"{name}: {a or 'absent'} -> {b or 'absent'}")
-    pairs = [
-        ("python", ("python", "version")),
-        ("CPU", ("machine", "cpu", "model")),
-        ("cores", ("machine", "cpu", "cores_usable")),
-        ("C compiler", ("compiler", "version")),
-        ("CFLAGS", ("compiler", "env_cflags")),
-        ("host", ("machine", "hostname")),
-    ]
-    for label, path in pairs:
-        a, b = old, new
-        for key in path:
-            a = a.get(key) if isinstance(a, dict) else None
-            b = b.get(key) if isinstance(b, dict) else None
-        if a != b:
-            changes.append(f"{label}: {a} -> {b}")
-    old_gpus = [g.get("name") for g in old.get("machine", {}).get("gpus", [])]
-    new_gpus = [g.get("name") for g in new.get("machine", {}).get("gpus", [])]
-    if old_gpus != new_gpus:
-        changes.append(f"GPUs: {old_gpus or 'none'} -> {new_gpus or 'none'}")
-    return changes
 
 
 def timing_band(t: dict[str, Any], floor: float) -> float:

@@ -1,0 +1,54 @@
+"""Our device fingerprint goes into asv's machine file, as flat strings asv can store."""
+
+import hashlib
+import json
+
+import pytest
+
+from symbench import BadInput
+from symbench.asv_machine import machine_fields, main, update_machine_file
+
+FP = {
+    "hostname": "box",
+    "cpu": {"model": "Some CPU"},
+    "gpus": [
+        {
+            "id": "gpu:0",
+            "name": "NVIDIA H100",
+            "compute_capability": "9.0",
+            "driver": "550.1",
+            "cuda_driver": "12.4",
+        }  # fmt: skip
+    ],
+    "jax_devices": [{"id": "gpu:0", "platform": "gpu", "kind": "NVIDIA H100"}],
+}
+
+
+def test_fields_are_flat_strings_and_keep_the_whole_fingerprint():
+    fields = machine_fields(FP)
+    assert all(isinstance(v, str) for v in fields.values())
+    assert fields["gpu"] == "gpu:0 NVIDIA H100 (cc 9.0)"
+    assert fields["gpu_driver"] == "550.1 / CUDA 12.4"
+    assert json.loads(fields["symbench_fingerprint"]) == FP
+    digest = hashlib.sha256(fields["symbench_fingerprint"].encode()).hexdigest()
+    assert fields["symbench_fingerprint_sha256"] == digest
+    assert machine_fields(FP | {"gpus": [], "jax_devices": []})["gpu"] == "none"
+
+
+def test_update_keeps_asv_fields_and_adds_ours(tmp_path):
+    path = tmp_path / "asv-machine.json"
+    path.write_text(json.dumps({"version": 1, "box": {"machine": "box", "cpu": "Some CPU"}}))
+    assert update_machine_file(path) == "box"
+    entry = json.loads(path.read_text())["box"]
+    assert entry["cpu"] == "Some CPU" and "symbench_fingerprint" in entry and "gpu" in entry
+
+
+def test_missing_or_ambiguous_machine_file_is_bad_input(tmp_path, capsys):
+    with pytest.raises(BadInput, match="asv machine --yes"):
+        update_machine_file(tmp_path / "none.json")
+    two = tmp_path / "two.json"
+    two.write_text(json.dumps({"version": 1, "a": {}, "b": {}}))
+    with pytest.raises(BadInput, match="2 machines"):
+        update_machine_file(two)
+    assert main(["--file", str(two), "--machine", "c"]) == 2
+    assert "no machine 'c'" in capsys.readouterr().err
