@@ -12,6 +12,7 @@ from .equivalence import CheckResult, check_matrix, check_one
 from .errors import BadInput, SymbenchError, Unavailable, Unsupported
 from .inputs import make_inputs
 from .kernels import Domain, Kernel, Tolerance, catalog, get_kernel, load_kernels_file
+from .serve import Served, compile
 
 __all__ = [
     "REGISTRY",
@@ -21,6 +22,7 @@ __all__ = [
     "Compiled",
     "Domain",
     "Kernel",
+    "Served",
     "SymbenchError",
     "Tolerance",
     "Unavailable",
@@ -30,6 +32,7 @@ __all__ = [
     "catalog",
     "check_matrix",
     "check_one",
+    "compile",
     "get_backend",
     "get_kernel",
     "load_kernels_file",

@@ -14,6 +14,7 @@ Run it after ``asv machine --yes`` (``invoke asv`` does both).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import sys
@@ -29,10 +30,8 @@ MACHINE_FILE = Path("~/.asv-machine.json").expanduser()
 def machine_fields(fp: dict[str, Any] | None = None) -> dict[str, str]:
     """Flat string fields describing the devices, for asv's machine entry."""
     if fp is None:
-        try:  # so that JAX's devices (a TPU has no NVML entry) are listed too
+        with contextlib.suppress(Exception):  # lists JAX's devices too (a TPU has no NVML)
             import jax  # noqa: F401
-        except Exception:
-            pass
         fp = fingerprint()
     gpus = fp.get("gpus", [])
     text = json.dumps(fp, sort_keys=True)

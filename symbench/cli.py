@@ -248,17 +248,15 @@ def _seconds(v: float | None) -> str:
     return f"{v * 1e9:.3g} ns"
 
 
-def _parse_sizes(text: str | None) -> tuple[int, ...] | None:
-    from .errors import BadInput
-
+def _parse_sizes(text: str | None, option: str = "--sizes") -> tuple[int, ...] | None:
     if text is None:
         return None
     try:
         sizes = tuple(int(float(t)) for t in text.split(",") if t.strip())
     except ValueError:
-        raise BadInput(f"cannot read --sizes {text!r}: expected e.g. 1,1000,1e6") from None
+        raise BadInput(f"cannot read {option} {text!r}: expected e.g. 1,1000,1e6") from None
     if not sizes or min(sizes) < 1:
-        raise BadInput(f"--sizes must be positive integers, got {text!r}")
+        raise BadInput(f"{option} must be positive integers, got {text!r}")
     return sizes
 
 
@@ -573,6 +571,127 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from .recommend import recommend
+    from .records import Store
+    from .selection import select
+
+    if not args.kernel and not args.expr:
+        raise BadInput("give --kernel NAME or --expr EXPR with --domain")
+    sel = select(
+        args.kernel, args.backend, [args.dtype], args.expr, args.domain, args.kernels_file,
+        rtol=args.rtol, atol=args.atol,
+    )  # fmt: skip
+    if sel.errors:
+        raise BadInput(sel.errors[0])
+    if len(sel.kernels) != 1:
+        raise BadInput(f"recommend answers for one kernel at a time, got {len(sel.kernels)}")
+    if args.max_compile_s is not None and args.max_compile_s < 0:
+        raise BadInput("--max-compile-s must not be negative")
+    store = Store.open(args.store)
+    with _RichReporter(enabled=not args.no_progress) as reporter:
+        rec = recommend(
+            sel.kernels[0],
+            list(_parse_sizes(args.batch, "--batch")),
+            device=args.device,
+            dtype=args.dtype,
+            max_compile_s=args.max_compile_s,
+            by=args.by,
+            store=store,
+            from_run=args.from_run,
+            measure=not args.no_measure,
+            backends=[b.id for b in sel.backends] if args.backend else None,
+            reporter=reporter,
+            argv=["symbench", *args.argv],
+        )
+    if args.json:
+        _print_json(rec.to_dict())
+        return 0 if all(p.best for p in rec.picks) else 1
+    from rich.table import Table
+
+    table = Table(
+        title=f"{rec.kernel} = {escape(rec.expression)} on {rec.device} {rec.dtype} "
+        f"(fastest correct backend by {rec.by} latency per call)"
+    )
+    for col in ("batch", "backend", "p50", "p99", "throughput", "compile", "cold start",
+                "runner-up", "run"):  # fmt: skip
+        table.add_column(col, justify="right" if col not in ("backend", "runner-up") else "left")
+    for p in rec.picks:
+        b = p.best
+        if b is None:
+            table.add_row(str(p.batch), "[red]none passed[/]", *["-"] * 7)
+            continue
+        runner = f"{p.runner_up.backend} (x{p.margin:.2f} slower)" if p.runner_up else "-"
+        table.add_row(
+            str(p.batch), f"[bold]{b.backend}[/]", _seconds(b.p50_s), _seconds(b.p99_s),
+            f"{b.throughput:.3g}/s", _seconds(b.compile_s), _seconds(b.cold_start_s),
+            runner, b.run_id,
+        )  # fmt: skip
+    console = _console()
+    console.print(table)
+    out = {b: why for p in rec.picks for b, why in p.excluded.items()}
+    for backend, why in sorted(out.items()):
+        console.print(f"[dim]{backend}: {escape(why)}[/]")
+    source = f"measured now as run {rec.measured_run}" if rec.measured_run else "from the store"
+    console.print(f"answered {source}; runs used: {', '.join(rec.runs_used) or 'none'}")
+    return 0 if all(p.best for p in rec.picks) else 1
+
+
+def _seconds(v: float | None) -> str:
+    if v is None:
+        return "-"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if v >= scale:
+            return f"{v / scale:.3g} {unit}"
+    return f"{v / 1e-9:.3g} ns"
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .records import Store
+    from .report import build_report
+
+    store = Store.open(args.store)
+    records = [store.load(ref) for ref in (args.runs or ["latest"])]
+    fmt = args.format or ("md" if str(args.out).endswith(".md") else "html")
+    path = build_report(records, args.out, fmt)
+    if args.json:
+        _print_json({"path": str(path), "format": fmt, "runs": [r["run_id"] for r in records]})
+    else:
+        _console().print(f"report: {path} ({fmt}, {len(records)} run(s))")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export, export_from_record
+
+    if args.run:
+        from .records import Store
+
+        record = Store.open(args.store).load(args.run)
+        path = export_from_record(
+            record, args.out, kernel=args.kernel, backend=args.backend, dtype=args.dtype
+        )
+    else:
+        if not ((args.kernel or args.expr) and args.backend):
+            raise BadInput("give RUN, or --kernel K (or --expr E --domain ...) and --backend B")
+        from .selection import select
+
+        sel = select([args.kernel] if args.kernel else None, [args.backend], [args.dtype or "float64"], args.expr,
+                     args.domain, args.kernels_file)  # fmt: skip
+        if sel.errors:
+            raise BadInput(sel.errors[0])
+        path = export(sel.kernels[0], args.backend, sel.dtypes[0], args.out, args.device)
+    manifest = json.loads((path / "manifest.json").read_text())
+    if args.json:
+        _print_json({"path": str(path), "manifest": manifest})
+    else:
+        _console().print(
+            f"exported {manifest['kernel']['name']} / {manifest['backend']['id']} / "
+            f"{manifest['dtype']} to {path} (load: python {path / 'loader.py'} --check)"
+        )
+    return 0
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -754,6 +873,92 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_gate)
+
+    p = sub.add_parser(
+        "recommend",
+        help="which backend to serve an expression with, per batch size",
+        description=(
+            "For each batch size, the fastest backend whose equivalence check passed, with "
+            "p50/p99 latency per call, throughput, compile cost, cold start (compile + first "
+            "call) and the runner-up. Answers from stored runs of this machine with the same "
+            "expression; measures only what they do not cover and stores that as a run. "
+            "Exit 1 when no backend passed for some batch size."
+        ),
+    )
+    p.add_argument("--kernel", "-k", action="append", metavar="NAME", help="a catalog kernel")
+    p.add_argument("--expr", metavar="EXPR", help='your own expression, e.g. "x*tanh(y)"')
+    p.add_argument(
+        "--backend", "-b", action="append", metavar="ID", help="choose among these (default all)"
+    )
+    p.add_argument(
+        "--domain", action="append", metavar="NAME=LO:HI", help="input range of one symbol"
+    )
+    p.add_argument("--rtol", type=float, help="relative tolerance for --expr")
+    p.add_argument("--atol", type=float, help="absolute tolerance for --expr")
+    p.add_argument("--kernels-file", metavar="FILE", help="a Python file defining KERNELS")
+    p.add_argument(
+        "--batch", default="1,64,4096", metavar="N,N,...", help="batch sizes (default 1,64,4096)"
+    )
+    p.add_argument("--device", default="cpu", help="cpu, gpu:0, tpu:0 (default cpu)")
+    p.add_argument("--dtype", default="float64", choices=("float64", "float32"))
+    p.add_argument(
+        "--max-compile-s", type=float, metavar="S", help="leave out backends compiling longer"
+    )
+    p.add_argument(
+        "--by", choices=("p50", "p99"), default="p50", help="rank by median or tail latency"
+    )
+    p.add_argument("--from-run", metavar="RUN", help="answer from this run only")
+    p.add_argument("--no-measure", action="store_true", help="never measure; report gaps")
+    _store_option(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_recommend)
+
+    p = sub.add_parser(
+        "report",
+        help="static HTML (or Markdown) report of stored runs, with plots",
+        description=(
+            "One self-contained HTML page from one or more run records (default: the latest): "
+            "time per element against size per backend (log-log, a panel per kernel, device "
+            "and dtype), speedup over numpy, max ULP error, compile cost, and the crossover "
+            "table (which backend wins at which size). --format md gives tables for a pull "
+            "request. Reads records only; never measures."
+        ),
+    )
+    p.add_argument("runs", nargs="*", metavar="RUN", help="run ids, prefixes, latest or paths")
+    p.add_argument("--out", "-o", default="report.html", help="output file (default report.html)")
+    p.add_argument(
+        "--format", choices=("html", "md"), help="html or md (default: from --out's suffix)"
+    )
+    _store_option(p)
+    p.add_argument("--json", action="store_true", help="print the path as JSON")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "export",
+        help="a self-contained deployment artifact of one compiled kernel",
+        description=(
+            "Write a directory with the generated source, the build recipe, the compiled "
+            "module where the backend makes one (cython, ufuncify), a manifest with sha256 "
+            "hashes and a standalone loader.py that checks the hashes and the target "
+            "environment before loading. RUN exports the fastest passing pair of a stored "
+            "run (narrow it with --kernel/--backend/--dtype); without RUN give --kernel and "
+            "--backend. The pair is checked against the reference again before export."
+        ),
+        epilog="Exit codes: 0 exported, 1 the pair fails its equivalence check, 2 bad input.",
+    )
+    p.add_argument("run", nargs="?", metavar="RUN", help="a stored run (id, prefix, latest, path)")
+    p.add_argument("--kernel", "-k", metavar="NAME", help="kernel name (catalog or yours)")
+    p.add_argument("--backend", "-b", metavar="ID", help="backend id")
+    p.add_argument("--dtype", choices=("float64", "float32"), help="default float64")
+    p.add_argument("--device", default="cpu", help="default cpu")
+    p.add_argument("--expr", metavar="EXPR", help="your own expression instead of --kernel")
+    p.add_argument("--domain", action="append", metavar="NAME=LO:HI", help="domain of --expr")
+    p.add_argument("--kernels-file", metavar="FILE", help="a Python file defining KERNELS")
+    p.add_argument("--out", "-o", required=True, metavar="DIR", help="new or empty directory")
+    _store_option(p)
+    p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

@@ -20,7 +20,7 @@ from .provenance import collect
 from .records import SCHEMA_VERSION, Store, new_run_id, now_iso, text_sha256
 from .roofline import DEFAULT_ELEMENTS, bandwidth, peak_gbs, traffic_bytes
 from .summary import boundness, summarize
-from .timing import DEFAULT_MIN_SAMPLE_S, DEFAULT_REPEATS, time_compiled
+from .timing import DEFAULT_MIN_SAMPLE_S, DEFAULT_REPEATS, device_call, latencies, time_compiled
 
 DEFAULT_SIZES = (1, 1_000, 1_000_000)
 # --quick: one kernel per character (memory-bound, special point, special function, many
@@ -41,6 +41,7 @@ class RunSettings:
     quick: bool = False
     measure_bandwidth: bool = True
     bandwidth_elements: int = DEFAULT_ELEMENTS
+    latency_s: float = 0.05  # per size: single-call latencies for p50/p99 (0: none)
 
 
 class Reporter:
@@ -73,6 +74,11 @@ def time_pair(
         t = time_compiled(
             compiled, inputs, repeats=settings.repeats, min_sample_s=settings.min_sample_s, warmup=1
         )
+        latency = (
+            latencies(device_call(compiled, inputs), budget_s=settings.latency_s, typical_s=t.min)
+            if settings.latency_s > 0
+            else None
+        )
         nbytes = traffic_bytes(len(kernel.args), size, dtype)
         gbs = nbytes / t.median / 1e9
         out["timings"].append(
@@ -85,6 +91,7 @@ def time_pair(
                 "gbs": gbs,
                 "bw_fraction": gbs / peak if peak else None,
                 "inputs_sha256": inputs_hash(inputs),
+                "latency": latency,
             }
         )
         if on_size:

@@ -148,6 +148,33 @@ def interleave(
     return Timing(a, loops, warmup, calibration_s), Timing(b, loops, warmup, calibration_s)
 
 
+LATENCY_CALLS = (100, 400)  # fewest and most single calls for the per-call percentiles
+
+
+def latencies(call: Callable[[], Any], *, budget_s: float, typical_s: float) -> dict[str, Any]:
+    """Per-call latencies (serving cares about the tail, which sample means hide): as many
+    single timed calls as fit in ``budget_s`` at ``typical_s`` each, within LATENCY_CALLS;
+    p50/p90/p99/max and every raw value. The call is warm (already timed)."""
+    lo, hi = LATENCY_CALLS
+    n = int(min(hi, max(lo, budget_s / max(typical_s, 1e-9))))
+    clock = time.perf_counter
+    out = []
+    with _no_fp_warnings(), _quiet():
+        for _ in range(n):
+            start = clock()
+            call()
+            out.append(clock() - start)
+    p50, p90, p99 = np.percentile(out, [50, 90, 99])
+    return {
+        "calls": n,
+        "p50_s": float(p50),
+        "p90_s": float(p90),
+        "p99_s": float(p99),
+        "max_s": max(out),
+        "samples": out,
+    }
+
+
 def device_call(compiled, inputs: list[np.ndarray]) -> Callable[[], Any]:
     """One synchronized evaluation on inputs moved to the kernel's device beforehand."""
     device_inputs = compiled.to_device(inputs)
