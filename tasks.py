@@ -45,12 +45,53 @@ def timeit_agreement(c):
 
 
 @task
-def asv(c, quick=True, bench=""):
-    """asv in the current environment, results saved for HEAD (`--no-quick` for full timing)."""
+def asv(c, quick=True, bench="", own_env=False):
+    """asv with our device fingerprint in the machine info; results saved for HEAD.
+
+    Default: the current environment, `--quick`. `--no-quick` times properly; `--own-env`
+    lets asv build its own virtualenv from the repository (asv's normal way)."""
     flags = f"{'--quick' if quick else ''} {f'-b {bench}' if bench else ''}"
-    c.run(
-        f"asv machine --yes && asv run --python=same {flags} --set-commit-hash $(git rev-parse HEAD)"
-    )
+    where = "" if own_env else "--python=same --set-commit-hash $(git rev-parse HEAD)"
+    c.run("asv machine --yes && python -m symbench.asv_machine")
+    c.run(f"asv run --launch-method forkserver {where} {flags}")
+
+
+@task
+def gate(c, baseline="", current="", rerun=False, threshold="10%"):
+    """Regression gate: `--baseline A --current B`, or `--baseline A --rerun` (for CI)."""
+    if rerun:
+        c.run(f"symbench gate --rerun {baseline or 'latest'} --threshold {threshold}")
+    else:
+        c.run(f"symbench gate {baseline} {current} --threshold {threshold}")
+
+
+@task
+def calibrate(c, runs=20, mode="aa", baseline=""):
+    """Gate calibration on this machine: `--mode aa` (false alarms), `inject` (20 %/10 %
+    slowdowns), `records` (two-run mode, from `--baseline`'s store directory)."""
+    if mode == "records":
+        c.run(f"python tools/gate_calibration.py records --store {baseline or '.symbench/runs'}")
+    else:
+        base = f"--baseline {baseline}" if baseline else ""
+        c.run(f"python tools/gate_calibration.py {mode} --runs {runs} {base}")
+
+
+@task
+def recommend(c, kernel="gelu", batch="1,1000,1000000"):
+    """Which backend to serve a kernel with, per batch size (from the store, else measured)."""
+    c.run(f"symbench recommend --kernel {kernel} --batch {batch}")
+
+
+@task
+def report(c, out="report.html"):
+    """HTML report of the latest run (`--out report.md` for Markdown)."""
+    c.run(f"symbench report --out {out}")
+
+
+@task
+def serve_overhead(c):
+    """Overhead of symbench.compile(...) over the backend's own function at batch 1."""
+    c.run("python tools/serve_overhead.py")
 
 
 @task

@@ -83,6 +83,10 @@ class Comparison:
     q: float | None = None
     note: str = ""
 
+    @classmethod
+    def undecided(cls, key: PairKey, n_base: int, n_current: int, note: str) -> Comparison:
+        return cls(key, None, None, None, None, n_base, n_current, "insufficient", note=note)
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["key"] = str(self.key)
@@ -246,17 +250,7 @@ def compare_samples(
         a, b = np.log(base[key]), np.log(current[key])
         if min(len(a), len(b)) < MIN_SAMPLES or not (np.isfinite(a).all() and np.isfinite(b).all()):
             report.comparisons.append(
-                Comparison(
-                    key,
-                    None,
-                    None,
-                    None,
-                    None,
-                    len(a),
-                    len(b),
-                    "insufficient",
-                    note=f"needs >= {MIN_SAMPLES} positive samples per side",
-                )  # fmt: skip
+                Comparison.undecided(key, len(a), len(b), f"needs >= {MIN_SAMPLES} samples a side")
             )
             continue
         d = float(_log_median_diff(a, b))
@@ -270,10 +264,11 @@ def compare_samples(
             "tell a change from run-to-run noise (use --rerun to measure both now)"
         )
         for key, (d, _) in estimates.items():
-            report.comparisons.append(
-                Comparison(key, math.exp(d), None, None, None, len(base[key]),
-                           len(current[key]), "insufficient", note="too few pairs")
-            )  # fmt: skip
+            undecided = Comparison.undecided(
+                key, len(base[key]), len(current[key]), "too few pairs"
+            )
+            undecided.ratio = math.exp(d)
+            report.comparisons.append(undecided)
         return report
     shift = float(np.median([d for d, _ in estimates.values()]))
     tau2 = _between_run_variance(estimates, shift)
@@ -353,20 +348,11 @@ def compare_paired(
     for key in sorted(pairs):
         a, b = (np.asarray(x, dtype=float) for x in pairs[key])
         if len(a) != len(b) or len(a) < needed or (a <= 0).any() or (b <= 0).any():
-            report.comparisons.append(
-                Comparison(
-                    key,
-                    None,
-                    None,
-                    None,
-                    None,
-                    len(a),
-                    len(b),
-                    "insufficient",
-                    note=f"{len(a)} paired samples; {needed} are needed to decide among "
-                    f"{len(pairs)} comparisons at alpha {alpha:g}",
-                )  # fmt: skip
+            note = (
+                f"{len(a)} paired samples; {needed} are needed to decide among "
+                f"{len(pairs)} comparisons at alpha {alpha:g}"
             )
+            report.comparisons.append(Comparison.undecided(key, len(a), len(b), note))
             continue
         d = np.log(b) - np.log(a)
         ci = _bootstrap((d,), np.median).confidence_interval
@@ -383,7 +369,9 @@ def compare_paired(
             )
         )
     for key, (verdict, note) in (notes or {}).items():
-        report.comparisons.append(Comparison(key, None, None, None, None, 0, 0, verdict, note=note))
+        noted = Comparison.undecided(key, 0, 0, note)
+        noted.verdict = verdict
+        report.comparisons.append(noted)
     _adjust(report.comparisons, threshold, alpha)
     measured = [c.ratio for c in report.comparisons if c.ratio]
     if measured:

@@ -22,10 +22,51 @@ def cpu_bandwidth(elements: int = DEFAULT_ELEMENTS, repeats: int = 5) -> dict[st
     c = np.empty_like(a)
     copy = measure(lambda: np.copyto(b, a), repeats=repeats, warmup=1)
     add = measure(lambda: np.add(a, b, out=c), repeats=repeats, warmup=1)
-    nbytes = a.nbytes
+    return _result("cpu", "numpy copyto / add, single thread", a.nbytes, copy, add)
+
+
+def cupy_bandwidth(device: str, elements: int = DEFAULT_ELEMENTS, repeats: int = 5):
+    """Copy and add on the GPU with CuPy, the stream synchronized inside each sample."""
+    import cupy
+
+    with cupy.cuda.Device(int(device.partition(":")[2] or 0)):
+        a = cupy.random.default_rng(0).random(elements)
+        b, c = cupy.empty_like(a), cupy.empty_like(a)
+        stream = cupy.cuda.get_current_stream()
+
+        def copy():
+            cupy.copyto(b, a)
+            stream.synchronize()
+
+        def add():
+            cupy.add(a, b, out=c)
+            stream.synchronize()
+
+        return _result(device, "cupy copyto / add", a.nbytes, measure(copy, repeats=repeats),
+                       measure(add, repeats=repeats))  # fmt: skip
+
+
+def jax_bandwidth(device: str, elements: int = DEFAULT_ELEMENTS, repeats: int = 5):
+    """Add (and a copy as ``a + 0`` fused into one pass) on any device JAX sees: the same
+    code for a GPU, a TPU or, in the tests, the CPU."""
+    import jax
+    import jax.numpy as jnp
+
+    platform, _, index = device.partition(":")
+    dev = jax.devices(platform)[int(index or 0)]
+    a = jax.device_put(np.random.default_rng(0).random(elements, dtype=np.float32), dev)
+    b = jax.device_put(np.ones(elements, dtype=np.float32), dev)
+    add_fn = jax.jit(lambda x, y: x + y)
+    copy_fn = jax.jit(lambda x: x + jnp.float32(0))
+    copy = measure(lambda: copy_fn(a).block_until_ready(), repeats=repeats)
+    add = measure(lambda: add_fn(a, b).block_until_ready(), repeats=repeats)
+    return _result(device, f"jax.jit x+0 / x+y on {dev.device_kind}", a.nbytes, copy, add)
+
+
+def _result(device: str, method: str, nbytes: int, copy, add) -> dict[str, Any]:
     return {
-        "device": "cpu",
-        "method": "numpy copyto / add, single thread",
+        "device": device,
+        "method": method,
         "array_bytes": nbytes,
         "copy_gbs": 2 * nbytes / copy.min / 1e9,
         "add_gbs": 3 * nbytes / add.min / 1e9,
@@ -35,9 +76,15 @@ def cpu_bandwidth(elements: int = DEFAULT_ELEMENTS, repeats: int = 5) -> dict[st
 
 
 def bandwidth(device: str = "cpu", **kwargs) -> dict[str, Any] | None:
-    """Measured bandwidth of ``device`` (None where no measurement exists for it yet)."""
+    """Measured bandwidth of ``device``: NumPy on the CPU, CuPy on an NVIDIA GPU where it is
+    installed, else JAX on whatever device it sees (GPU, TPU); None when none can measure."""
     if device == "cpu":
         return cpu_bandwidth(**kwargs)
+    from .backends import get_backend
+
+    for backend, measure_on in (("cupy", cupy_bandwidth), ("jax", jax_bandwidth)):
+        if device in get_backend(backend).devices():
+            return measure_on(device, **kwargs)
     return None
 
 

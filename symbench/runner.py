@@ -20,7 +20,14 @@ from .provenance import collect
 from .records import SCHEMA_VERSION, Store, new_run_id, now_iso, text_sha256
 from .roofline import DEFAULT_ELEMENTS, bandwidth, peak_gbs, traffic_bytes
 from .summary import boundness, summarize
-from .timing import DEFAULT_MIN_SAMPLE_S, DEFAULT_REPEATS, device_call, latencies, time_compiled
+from .timing import (
+    DEFAULT_MIN_SAMPLE_S,
+    DEFAULT_REPEATS,
+    device_call,
+    latencies,
+    time_compiled,
+    time_end_to_end,
+)
 
 DEFAULT_SIZES = (1, 1_000, 1_000_000)
 # --quick: one kernel per character (memory-bound, special point, special function, many
@@ -79,6 +86,18 @@ def time_pair(
             if settings.latency_s > 0
             else None
         )
+        end_to_end = None
+        if device != "cpu":  # an accelerator: the transfers are reported separately
+            e2e = time_end_to_end(
+                compiled, inputs, repeats=settings.repeats, min_sample_s=settings.min_sample_s
+            )
+            end_to_end = {
+                "median_s": e2e.median,
+                "min_s": e2e.min,
+                "transfer_s": e2e.median - t.median,
+                "samples": e2e.samples,
+                "loops": e2e.loops,
+            }
         nbytes = traffic_bytes(len(kernel.args), size, dtype)
         gbs = nbytes / t.median / 1e9
         out["timings"].append(
@@ -92,6 +111,7 @@ def time_pair(
                 "bw_fraction": gbs / peak if peak else None,
                 "inputs_sha256": inputs_hash(inputs),
                 "latency": latency,
+                "end_to_end": end_to_end,
             }
         )
         if on_size:

@@ -186,6 +186,12 @@ def device_call(compiled, inputs: list[np.ndarray]) -> Callable[[], Any]:
     return call
 
 
+def time_end_to_end(compiled, inputs: list[np.ndarray], **kwargs) -> Timing:
+    """Host arrays in, host array out: transfers to the device and back included. Beside
+    the device-resident time it shows what a caller holding NumPy arrays pays."""
+    return measure(lambda: compiled(*inputs), **kwargs)
+
+
 def time_compiled(compiled, inputs: list[np.ndarray], **kwargs) -> Timing:
     """Steady-state time of a Compiled kernel on device-resident inputs, sync included.
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from symbench.backends.base import Compiled
-from symbench.timing import calibrate, measure, thread_settings, time_compiled
+from symbench.timing import calibrate, measure, thread_settings, time_compiled, time_end_to_end
 
 
 def test_calibration_makes_a_sample_last_at_least_the_minimum():
@@ -65,3 +65,33 @@ def test_repeats_must_be_positive():
 def test_thread_settings_are_recorded():
     s = thread_settings()
     assert "OMP_NUM_THREADS" in s and s["cpu_count"] >= 1
+
+
+def test_end_to_end_includes_both_transfers():
+    moved = {"in": 0, "out": 0}
+
+    def to_device(arrays):
+        moved["in"] += 1
+        time.sleep(0.001)  # a slow bus
+        return list(arrays)
+
+    def to_host(out):
+        moved["out"] += 1
+        return np.asarray(out)
+
+    c = Compiled("fake", "k", "float64", "gpu:0", fn=lambda x: x, source="",
+                 to_device=to_device, to_host=to_host)  # fmt: skip
+    resident = time_compiled(c, [np.ones(3)], repeats=3, min_sample_s=0.001)
+    e2e = time_end_to_end(c, [np.ones(3)], repeats=3, min_sample_s=0.001)
+    assert e2e.min >= 0.001 > resident.min
+    assert moved["out"] >= 3 * e2e.loops and moved["in"] >= 3 * e2e.loops + 1
+
+
+def test_device_bandwidth_code_is_device_generic():
+    pytest.importorskip("jax")
+    from symbench.roofline import bandwidth, jax_bandwidth
+
+    bw = jax_bandwidth("cpu", elements=1 << 16, repeats=2)  # the GPU/TPU path, on the CPU
+    assert bw["device"] == "cpu" and bw["copy_gbs"] > 0 and bw["add_gbs"] > 0
+    assert len(bw["add_samples_s"]) == 2
+    assert bandwidth("gpu:7") is None  # no device: no made-up number
