@@ -6,7 +6,13 @@ import json
 import pytest
 
 from symbench import BadInput
-from symbench.asv_machine import machine_fields, main, update_machine_file
+from symbench.asv_machine import (
+    fingerprint_text,
+    machine_fields,
+    main,
+    save_fingerprint,
+    update_machine_file,
+)
 
 FP = {
     "hostname": "box",
@@ -29,8 +35,8 @@ def test_fields_are_flat_strings_and_keep_the_whole_fingerprint():
     assert all(isinstance(v, str) for v in fields.values())
     assert fields["gpu"] == "gpu:0 NVIDIA H100 (cc 9.0)"
     assert fields["gpu_driver"] == "550.1 / CUDA 12.4"
-    assert json.loads(fields["symbench_fingerprint"]) == FP
-    digest = hashlib.sha256(fields["symbench_fingerprint"].encode()).hexdigest()
+    assert all(len(v) < 100 for v in fields.values())  # asv makes each a directory name
+    digest = hashlib.sha256(fingerprint_text(FP).encode()).hexdigest()
     assert fields["symbench_fingerprint_sha256"] == digest
     assert machine_fields(FP | {"gpus": [], "jax_devices": []})["gpu"] == "none"
 
@@ -40,7 +46,15 @@ def test_update_keeps_asv_fields_and_adds_ours(tmp_path):
     path.write_text(json.dumps({"version": 1, "box": {"machine": "box", "cpu": "Some CPU"}}))
     assert update_machine_file(path) == "box"
     entry = json.loads(path.read_text())["box"]
-    assert entry["cpu"] == "Some CPU" and "symbench_fingerprint" in entry and "gpu" in entry
+    assert entry["cpu"] == "Some CPU" and "gpu" in entry and "symbench_fingerprint_sha256" in entry
+
+
+def test_whole_fingerprint_is_saved_beside_the_results_and_kept(tmp_path):
+    path = save_fingerprint(tmp_path, "box", FP)
+    assert path.parent == tmp_path / "box" and not path.name.endswith(".json")
+    assert json.loads(path.read_text()) == FP
+    path.write_text("earlier")  # an existing file is never overwritten
+    assert save_fingerprint(tmp_path, "box", FP).read_text() == "earlier"
 
 
 def test_missing_or_ambiguous_machine_file_is_bad_input(tmp_path, capsys):
