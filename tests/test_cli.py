@@ -211,3 +211,15 @@ def test_help_explains_the_commands():
     assert code == 0 and "check" in out and "Exit codes" in out
     code, out, _ = run_subprocess("check", "--help")
     assert code == 0 and "--expr" in out and "--domain" in out
+
+
+def test_every_command_has_help(capsys):
+    from symbench.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert {"gate", "recommend", "report", "export"} <= set(sub.choices)
+    for name in sub.choices:
+        with pytest.raises(SystemExit) as exc:
+            main([name, "--help"])
+        assert exc.value.code == 0
+        assert "usage: symbench " + name in capsys.readouterr().out
