@@ -148,13 +148,15 @@ def interleave(
     return Timing(a, loops, warmup, calibration_s), Timing(b, loops, warmup, calibration_s)
 
 
-LATENCY_CALLS = (100, 400)  # fewest and most single calls for the per-call percentiles
+LATENCY_CALLS = (5, 400)  # fewest and most single calls for the per-call percentiles
 
 
 def latencies(call: Callable[[], Any], *, budget_s: float, typical_s: float) -> dict[str, Any]:
     """Per-call latencies (serving cares about the tail, which sample means hide): as many
-    single timed calls as fit in ``budget_s`` at ``typical_s`` each, within LATENCY_CALLS;
-    p50/p90/p99/max and every raw value. The call is warm (already timed)."""
+    single timed calls as fit in ``budget_s`` at ``typical_s`` each, within LATENCY_CALLS,
+    so fast kernels get hundreds of calls and slow ones a few (with fewer than 100 calls
+    the p99 is close to the maximum; ``calls`` says how many). p50/p90/p99/max and every
+    raw value. The call is warm (already timed)."""
     lo, hi = LATENCY_CALLS
     n = int(min(hi, max(lo, budget_s / max(typical_s, 1e-9))))
     clock = time.perf_counter

@@ -48,7 +48,7 @@ def test_latency_percentiles_come_from_single_calls(first, store):
     record = store.load(first.measured_run)
     timing = next(r for r in record["results"] if r.get("timings"))["timings"][0]
     lat = timing["latency"]
-    assert lat["calls"] == len(lat["samples"]) >= 100
+    assert lat["calls"] == len(lat["samples"]) >= 5
     assert lat["p50_s"] == pytest.approx(float(np.percentile(lat["samples"], 50)))
     assert lat["p99_s"] == pytest.approx(float(np.percentile(lat["samples"], 99)))
 
