@@ -13,6 +13,9 @@ Two ways to get the timings it judges:
   bootstrap standard error of its log ratio of medians (``scipy.stats.bootstrap``). A pair
   regresses when it is slower than the suite shift by more than the threshold and
   significantly so; the suite shift itself regresses when it exceeds the threshold.
+  Where the estimated noise is too large for a threshold-sized change to stand 2 standard
+  deviations clear of it, the pair (or the suite shift) is "undecided", exit 3, never a
+  guess: on a shared VM two separate runs often are (use ``--rerun``).
 * **rerun** (``gate --rerun BASELINE``): the baseline's pairs are measured again now, the
   baseline's kernel definition and the current one compiled side by side and sampled
   alternately (``timing.interleave``, ABBA order, one loop count), so base and head share the
@@ -275,9 +278,21 @@ def compare_samples(
     report.suite_shift = math.exp(shift)
     report.noise = {group: math.sqrt(v) for group, v in sorted(tau2.items())}
     z_crit = norm.ppf(0.5 + CONFIDENCE / 2)
+    resolvable = math.log1p(threshold) / 2  # a threshold-sized change is >= 2 noise sd
     for key, (d, se) in estimates.items():
         sd = math.sqrt(se**2 + tau2[key.backend])
         resid = d - shift
+        if sd > resolvable:
+            undecided = Comparison.undecided(
+                key,
+                len(base[key]),
+                len(current[key]),
+                f"run-to-run noise ±{math.expm1(sd):.0%} cannot resolve a {threshold:.0%} "
+                "change (use --rerun)",
+            )
+            undecided.ratio = math.exp(resid)
+            report.comparisons.append(undecided)
+            continue
         p = float(2 * norm.sf(abs(resid) / sd)) if sd > 0 else (0.0 if resid else 1.0)
         report.comparisons.append(
             Comparison(
@@ -292,10 +307,17 @@ def compare_samples(
             )
         )
     _adjust(report.comparisons, threshold, alpha)
-    if report.suite_shift > 1 + threshold:
-        report.suite_verdict = "regression"
-    elif report.suite_shift < 1 / (1 + threshold):
-        report.suite_verdict = "improvement"
+    if abs(shift) > math.log1p(threshold):
+        typical = math.sqrt(float(np.median(list(tau2.values()))))
+        if typical > resolvable:  # pairs scatter this much: the machine itself moved
+            report.suite_verdict = "undecided"
+            report.problems.append(
+                f"the whole suite moved x{report.suite_shift:.2f} while single pairs scatter "
+                f"±{math.expm1(typical):.0%} between these runs: a change of the machine's "
+                "speed cannot be told from a change of the code (use --rerun)"
+            )
+        else:
+            report.suite_verdict = "regression" if shift > 0 else "improvement"
     report.comparisons.sort(key=lambda c: c.key)
     return report
 

@@ -122,6 +122,16 @@ def test_a_change_below_the_threshold_is_not_a_regression():
     assert compare_records(base, current, threshold=0.02).exit_code == 1
 
 
+def test_runs_too_noisy_for_the_threshold_are_undecided_not_guessed():
+    base, current = fake_record("a", 1, noise=0.3), fake_record("b", 2, noise=0.3)
+    report = compare_records(base, current)
+    assert report.exit_code == EXIT_NOT_ENOUGH_DATA
+    assert "use --rerun" in report.insufficient[0].note
+    drifted = compare_records(base, slower_copy(fake_record("c", 3, noise=0.3), 1.5))
+    assert drifted.suite_verdict == "undecided" and "machine's speed" in drifted.problems[0]
+    assert drifted.exit_code == EXIT_NOT_ENOUGH_DATA
+
+
 def test_records_from_different_machines_are_refused_unless_allowed():
     a, b = fake_record("a", 1), fake_record("b", 2, cpu="other-cpu")
     with pytest.raises(BadInput, match="different environments.*CPU: test-cpu -> other-cpu"):

@@ -189,7 +189,9 @@ def records(args) -> list[dict[str, Any]]:
         row: dict[str, Any] = {
             "pair": [a["run_id"], b["run_id"]],
             "aa_flagged": flagged(report)
-            + (["suite"] if report.suite_verdict != "unchanged" else []),
+            + (["suite"] if report.suite_verdict in ("regression", "improvement") else []),
+            "aa_exit_code": report.exit_code,
+            "aa_undecided": len(report.insufficient),
             "suite_shift": report.suite_shift,
         }
         timed = [r for r in b["results"] if r.get("timings")]
@@ -208,8 +210,12 @@ def records(args) -> list[dict[str, Any]]:
         rows.append(row)
         print(json.dumps(row), flush=True)
     n = len(rows)
-    summary = {"summary": "records", "gate_runs": n,
-               "aa_runs_flagging_anything": sum(1 for r in rows if r["aa_flagged"])}  # fmt: skip
+    summary = {
+        "summary": "records",
+        "gate_runs": n,
+        "aa_runs_flagging_anything": sum(1 for r in rows if r["aa_flagged"]),
+        "aa_exit_codes": {str(c): sum(r["aa_exit_code"] == c for r in rows) for c in (0, 1, 3)},
+    }
     for factor in slowdowns:
         summary[f"{factor:.0%}_sizes_caught"] = f"{sum(r[f'{factor:.0%}'] for r in rows)}/{3 * n}"
     print(json.dumps(summary))
