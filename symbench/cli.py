@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from . import __version__
+from .devices import fingerprint
 from .equivalence import DEFAULT_SIZE
 from .errors import BadInput, SymbenchError
 
@@ -73,8 +74,30 @@ def cmd_backends(args: argparse.Namespace) -> int:
             else f"[dim]unavailable: {escape(r['reason'])}[/]"
         )
         table.add_row(r["id"], r["version"] or "-", ", ".join(r["devices"]) or "-", status)
-    _console().print(table)
+    console = _console()
+    console.print(table)
+    for line in device_lines(fingerprint()):
+        console.print(escape(line))
     return 0
+
+
+def device_lines(fp: dict[str, Any]) -> list[str]:
+    """The machine's devices as ``symbench backends`` prints them under its table."""
+    cpu = fp["cpu"]
+    lines = [f"cpu: {cpu['model']}, {cpu['cores_usable']} usable cores, host {fp['hostname']}"]
+    for g in fp.get("gpus", []):
+        mem = f"{g['memory_bytes'] / 2**30:.0f} GiB" if g.get("memory_bytes") else "?"
+        clocks = f", SM max {g['sm_clock_max_mhz']} MHz" if g.get("sm_clock_max_mhz") else ""
+        lines.append(
+            f"{g['id']}: {g['name']} (cc {g['compute_capability']}, {mem}, driver "
+            f"{g['driver']}, CUDA {g['cuda_driver']}{clocks}) uuid {g['uuid']}"
+        )
+    lines += [
+        f"jax {d['id']}: {d['kind']}" for d in fp.get("jax_devices", []) if d["platform"] != "cpu"
+    ]
+    if len(lines) == 1:
+        lines.append("no GPU or TPU found (NVML and JAX see none)")
+    return lines
 
 
 def cmd_kernels(args: argparse.Namespace) -> int:

@@ -223,3 +223,31 @@ def test_every_command_has_help(capsys):
             main([name, "--help"])
         assert exc.value.code == 0
         assert "usage: symbench " + name in capsys.readouterr().out
+
+
+def test_backends_lists_the_devices_with_their_fingerprint():
+    from symbench.cli import device_lines
+
+    fp = {
+        "hostname": "box",
+        "cpu": {"model": "Some CPU", "cores_usable": 8},
+        "gpus": [
+            {
+                "id": "gpu:0",
+                "name": "NVIDIA H100",
+                "compute_capability": "9.0",
+                "memory_bytes": 80 * 2**30,
+                "driver": "550.54",
+                "cuda_driver": "12.4",
+                "uuid": "GPU-1234",
+                "sm_clock_max_mhz": 1980,
+            }  # fmt: skip
+        ],
+        "jax_devices": [{"id": "tpu:0", "platform": "tpu", "kind": "TPU v5 lite"}],
+    }
+    lines = device_lines(fp)
+    assert lines[0] == "cpu: Some CPU, 8 usable cores, host box"
+    assert "NVIDIA H100 (cc 9.0, 80 GiB, driver 550.54, CUDA 12.4" in lines[1]
+    assert "GPU-1234" in lines[1] and lines[2] == "jax tpu:0: TPU v5 lite"
+    bare = device_lines(fp | {"gpus": [], "jax_devices": []})
+    assert bare[1].startswith("no GPU or TPU found")
