@@ -93,8 +93,7 @@ def update_machine_file(
         machine = names[0]
     if machine not in data:
         raise BadInput(f"{path} has no machine {machine!r} (has {', '.join(names) or 'none'})")
-    for stale in ("symbench_fingerprint",):  # written by an earlier version; breaks publish
-        data[machine].pop(stale, None)
+    data[machine].pop("symbench_fingerprint", None)  # an earlier version's; breaks publish
     data[machine].update(machine_fields(fp))
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=4, sort_keys=True))

@@ -728,6 +728,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import gate  # its defaults are the gate's
+
     parser = _Parser(
         prog="symbench",
         description=(
@@ -800,8 +802,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="calibrate loops so a sample lasts at least this long (default 0.01)",
     )
     _store_option(p)
-    p.add_argument("--json", action="store_true", help="print the summary and record path as JSON")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _output_options(p, "print the summary and record path as JSON")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("show", help="show a stored run (table or --json)")
@@ -846,8 +847,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="fail on any timing outside its band (default: judge the timings as a whole)",
     )
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _output_options(p, "print the report as JSON")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser(
@@ -874,27 +874,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--rerun", action="store_true", help="measure BASELINE's pairs now, base vs head"
     )
     p.add_argument(
-        "--threshold", default="10%", help="smallest slowdown that counts (default 10%%)"
+        "--threshold",
+        default=f"{gate.DEFAULT_THRESHOLD:.0%}",
+        help="smallest slowdown that counts (default %(default)s)",
     )
-    p.add_argument("--alpha", type=float, default=0.01, help="false discovery rate (default 0.01)")
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=gate.DEFAULT_ALPHA,
+        help="false discovery rate (default %(default)s)",
+    )
     p.add_argument(
         "--allow-env-change",
         action="store_true",
         help="compare records from different machines or package versions anyway",
     )
     p.add_argument(
-        "--samples", type=int, default=21, help="--rerun: paired samples per size (default 21)"
+        "--samples",
+        type=int,
+        default=gate.DEFAULT_RERUN_PAIRS,
+        help="--rerun: paired samples per size (default %(default)s)",
     )
     p.add_argument(
         "--min-sample-s",
         type=float,
-        default=0.005,
-        help="--rerun: shortest sample in seconds (default 0.005)",
+        default=gate.DEFAULT_RERUN_SAMPLE_S,
+        help="--rerun: shortest sample in seconds (default %(default)s)",
     )
     p.add_argument("--kernels-file", metavar="FILE", help="--rerun: current KERNELS file")
     _store_option(p)
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _output_options(p, "print the report as JSON")
     p.set_defaults(func=cmd_gate)
 
     p = sub.add_parser(
@@ -908,17 +917,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Exit 1 when no backend passed for some batch size."
         ),
     )
-    p.add_argument("--kernel", "-k", action="append", metavar="NAME", help="a catalog kernel")
-    p.add_argument("--expr", metavar="EXPR", help='your own expression, e.g. "x*tanh(y)"')
-    p.add_argument(
-        "--backend", "-b", action="append", metavar="ID", help="choose among these (default all)"
-    )
-    p.add_argument(
-        "--domain", action="append", metavar="NAME=LO:HI", help="input range of one symbol"
-    )
-    p.add_argument("--rtol", type=float, help="relative tolerance for --expr")
-    p.add_argument("--atol", type=float, help="absolute tolerance for --expr")
-    p.add_argument("--kernels-file", metavar="FILE", help="a Python file defining KERNELS")
+    _kernel_options(p)
     p.add_argument(
         "--batch", default="1,64,4096", metavar="N,N,...", help="batch sizes (default 1,64,4096)"
     )
@@ -933,8 +932,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-run", metavar="RUN", help="answer from this run only")
     p.add_argument("--no-measure", action="store_true", help="never measure; report gaps")
     _store_option(p)
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _output_options(p, "print JSON")
     p.set_defaults(func=cmd_recommend)
 
     p = sub.add_parser(
@@ -991,7 +989,8 @@ def _store_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _selection_options(p: argparse.ArgumentParser) -> None:
+def _kernel_options(p: argparse.ArgumentParser) -> None:
+    """Which kernels and backends: catalog names, your own --expr, or a KERNELS file."""
     p.add_argument(
         "--kernel",
         "-k",
@@ -1006,10 +1005,6 @@ def _selection_options(p: argparse.ArgumentParser) -> None:
         metavar="ID",
         help="backend id(s), repeatable or comma-separated (default: all)",
     )
-    p.add_argument(
-        "--dtype", action="append", metavar="DTYPE", help="float64 and/or float32 (default: both)"
-    )
-    p.add_argument("--device", metavar="DEV", help="only this device (cpu, gpu:0, tpu:0)")
     p.add_argument("--expr", metavar="EXPR", help='your own expression, e.g. "sin(x)/x"')
     p.add_argument(
         "--domain",
@@ -1022,7 +1017,21 @@ def _selection_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--atol", type=float, help="absolute tolerance for --expr (default 0)")
     p.add_argument("--kernels-file", metavar="FILE", help="a Python file defining KERNELS")
+
+
+def _selection_options(p: argparse.ArgumentParser) -> None:
+    _kernel_options(p)
+    p.add_argument(
+        "--dtype", action="append", metavar="DTYPE", help="float64 and/or float32 (default: both)"
+    )
+    p.add_argument("--device", metavar="DEV", help="only this device (cpu, gpu:0, tpu:0)")
     p.add_argument("--seed", type=int, default=None, help="input seed (default: fixed)")
+
+
+def _output_options(p: argparse.ArgumentParser, json_help: str, progress: bool = True) -> None:
+    p.add_argument("--json", action="store_true", help=json_help)
+    if progress:
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def main(argv: list[str] | None = None) -> int:

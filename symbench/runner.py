@@ -25,7 +25,7 @@ from .timing import (
     DEFAULT_REPEATS,
     device_call,
     latencies,
-    time_compiled,
+    measure,
     time_end_to_end,
 )
 
@@ -78,11 +78,10 @@ def time_pair(
             compiled(*inputs)  # first call: transfers, lazy JIT compile, cold caches
             first = time.perf_counter() - start
         # The first call above already warmed up; one more keeps caches hot.
-        t = time_compiled(
-            compiled, inputs, repeats=settings.repeats, min_sample_s=settings.min_sample_s, warmup=1
-        )
+        call = device_call(compiled, inputs)  # inputs moved to the device once, for both
+        t = measure(call, repeats=settings.repeats, min_sample_s=settings.min_sample_s, warmup=1)
         latency = (
-            latencies(device_call(compiled, inputs), budget_s=settings.latency_s, typical_s=t.min)
+            latencies(call, budget_s=settings.latency_s, typical_s=t.min)
             if settings.latency_s > 0
             else None
         )
