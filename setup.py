@@ -44,12 +44,14 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["symbench", "symbench.*"]),
-    package_data={"symbench": ["divergences.toml"]},
+    package_data={"symbench": ["divergences.toml", "math_accuracy.toml"]},
     install_requires=CPU_BACKENDS,
     extras_require={
         "test": TEST,
-        # CUDA 12 GPUs: CuPy's wheel bundles NVRTC; JAX's plugin is added where it installs.
-        "gpu": ["cupy-cuda12x>=13"],
+        # CUDA 12 GPUs: CuPy, and JAX's CUDA plugin with the CUDA libraries as wheels. The
+        # plugin pins jax to its own version; pip resolves the pair cleanly on Linux (checked
+        # with `pip install --dry-run ".[gpu]"`), and no plugin exists for other systems.
+        "gpu": ["cupy-cuda12x>=13", "jax[cuda12]; sys_platform == 'linux'"],
     },
     entry_points={"console_scripts": ["symbench = symbench.cli:main"]},
     classifiers=[

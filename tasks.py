@@ -98,3 +98,18 @@ def serve_overhead(c):
 def asv_publish(c):
     """Build asv's HTML pages into .asv/html."""
     c.run("asv publish")
+
+
+@task
+def accuracy(c, backend="", device=""):
+    """Each backend's math library per function family (max ULP), as math_accuracy.toml
+    entries (`--backend jax --device gpu:0` on an accelerator)."""
+    b = f"--backend {backend}" if backend else ""
+    d = f"--device {device}" if device else ""
+    c.run(f"symbench accuracy {b} {d} --toml")
+
+
+@task
+def gpu(c, device="gpu:0"):
+    """On a GPU machine: check, accuracy survey, GPU and CPU runs, findings (results/<GPU>/)."""
+    c.run(f"tools/gpu_run.sh {device}")

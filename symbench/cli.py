@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from . import __version__
-from .devices import fingerprint
+from .devices import device_summary, fingerprint
 from .equivalence import DEFAULT_SIZE
 from .errors import BadInput, SymbenchError
 
@@ -216,6 +216,108 @@ def cmd_check(args: argparse.Namespace) -> int:
     if sel.errors:
         return 2
     return 1 if any(r.status in FAILING for r in results) else 0
+
+
+def cmd_accuracy(args: argparse.Namespace) -> int:
+    from . import accuracy
+    from .provenance import collect
+    from .selection import select, split_names
+
+    families = accuracy.select_families(split_names(args.family))
+    if args.out:
+        _writable_target(args.out)
+    sel = select(None, args.backend, args.dtype)
+    devices = [args.device] if args.device else None
+    if args.points < 10:
+        _error(f"--points must be at least 10, got {args.points}")
+        return 2
+    total = accuracy.survey_size(families, sel.backends, sel.dtypes, devices)
+    with _RichReporter(enabled=not args.no_progress) as reporter:
+        reporter.phase("probe", total)
+        results = accuracy.survey(
+            families,
+            sel.backends,
+            sel.dtypes,
+            devices,
+            points=args.points,
+            seed=args.seed,
+            on_result=lambda r: reporter.advance(f"{r.probe} {r.backend} {r.dtype}"),
+        )
+    if args.out:
+        _save_json(
+            args.out,
+            {
+                "kind": "symbench-accuracy",
+                "provenance": collect(["symbench", *args.argv]),
+                "points": args.points,
+                "results": [r.to_dict() for r in results],
+            },
+        )
+    if args.toml:
+        sys.stdout.write(_accuracy_toml(results, args.argv))
+    elif args.json:
+        _print_json([r.to_dict() for r in results])
+    else:
+        _accuracy_table(results)
+    for err in sel.errors:
+        _error(err)
+    if sel.errors:
+        return 2
+    return 1 if any(r.status == "error" for r in results) else 0
+
+
+def _writable_target(path: str) -> None:
+    """Refuse an output path before the work, not after it."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK) or os.path.isdir(path):
+        raise BadInput(f"cannot write {path}: its directory is missing or not writable")
+
+
+def _save_json(path: str, data: Any) -> None:
+    """Write ``data`` atomically; an unwritable path is bad input (exit 2), not a traceback."""
+    from pathlib import Path
+
+    from .cache import atomic_write_bytes
+
+    try:
+        atomic_write_bytes(Path(path), json.dumps(data, indent=1, default=str).encode())
+    except OSError as exc:
+        raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _accuracy_toml(results, argv: list[str]) -> str:
+    from . import accuracy
+    from .backends import get_backend
+    from .provenance import package_versions
+
+    fp = fingerprint()
+    devices = sorted({r.device for r in results if r.status == "measured"})
+    machine = "; ".join(device_summary(fp, d) for d in devices)
+    libraries = {r.backend: get_backend(r.backend).library for r in results}
+    command = " ".join(["symbench", *(a for a in argv if a not in ("--toml", "--no-progress"))])
+    return accuracy.to_toml(results, machine, package_versions(), command, libraries)
+
+
+def _accuracy_table(results) -> None:
+    from rich.table import Table
+
+    table = Table(title="math library accuracy: single-function probes against mpmath")
+    for col in ("family", "probe", "backend", "device", "dtype", "max ULP", "worst at"):
+        table.add_column(col, justify="right" if col == "max ULP" else "left")
+    for r in results:
+        if r.status == "unavailable":
+            continue
+        ulp = _fmt(r.max_ulp, ".3g") if r.status == "measured" else f"[dim]{r.status}[/]"
+        detail = r.worst if r.status == "measured" else r.reason
+        table.add_row(r.family, r.probe, r.backend, r.device, r.dtype, ulp, escape(detail[:100]))
+    console = _console()
+    console.print(table)
+    unavailable: dict[str, str] = {}
+    for r in results:
+        if r.status == "unavailable":
+            unavailable.setdefault(r.backend, r.reason)
+    for backend, reason in unavailable.items():
+        console.print(f"[dim]{backend}: unavailable ({escape(reason)})[/]")
 
 
 # ------------------------------------------------------------- run / show / history
@@ -805,6 +907,41 @@ def build_parser() -> argparse.ArgumentParser:
     _output_options(p, "print the summary and record path as JSON")
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser(
+        "accuracy",
+        help="measure each backend's math library per function family (ULP vs mpmath)",
+        description=(
+            "Evaluate single-function probes (exp, log, erf, x**y, ...) at exactly "
+            "representable inputs on each backend and device, and report the largest error "
+            "in ULPs against the mpmath truth: the math library's own error, which check "
+            "uses to scale a kernel's tolerance (see math_accuracy.toml). Exit 0 when "
+            "measured, 1 when a backend returned NaN/Inf where the truth is finite (or the "
+            "reverse), 2 for bad input."
+        ),
+    )
+    p.add_argument(
+        "--family",
+        "-f",
+        action="append",
+        metavar="NAME",
+        help="function family (default: all of " + ", ".join(_families()) + ")",
+    )
+    p.add_argument(
+        "--backend", "-b", action="append", metavar="ID", help="backend id(s) (default: all)"
+    )
+    p.add_argument(
+        "--dtype", action="append", metavar="DTYPE", help="float64 and/or float32 (default: both)"
+    )
+    p.add_argument("--device", metavar="DEV", help="only this device (cpu, gpu:0, tpu:0)")
+    p.add_argument("--points", type=int, default=10_000, help="inputs per probe (default 10000)")
+    p.add_argument("--seed", type=int, default=None, help="input seed (default: fixed)")
+    p.add_argument("--out", metavar="FILE", help="also save the results with provenance (JSON)")
+    p.add_argument(
+        "--toml", action="store_true", help="print entries for math_accuracy.toml instead"
+    )
+    _output_options(p, "print the results as JSON")
+    p.set_defaults(func=cmd_accuracy)
+
     p = sub.add_parser("show", help="show a stored run (table or --json)")
     p.add_argument("run", metavar="RUN", help="run id, unique prefix, 'latest', or a .json path")
     _store_option(p)
@@ -981,6 +1118,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
     p.set_defaults(func=cmd_export)
     return parser
+
+
+def _families() -> list[str]:
+    from .accuracy import FAMILIES
+
+    return list(FAMILIES)
 
 
 def _store_option(p: argparse.ArgumentParser) -> None:

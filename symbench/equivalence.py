@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
+from . import accuracy as _acc
 from . import divergences as _div
 from .backends import Backend, Compiled
 from .errors import Unavailable, Unsupported, first_line
@@ -30,7 +31,11 @@ DEFAULT_SIZE = 1000
 
 @dataclass
 class Comparison:
-    """Errors of ``got`` against the reference, over the compared points."""
+    """Errors of ``got`` against the reference, over the compared points.
+
+    ``max_ulp`` is taken over the points where the relative tolerance governs
+    (``rtol * |truth| >= atol``); the relative and absolute errors over all of them.
+    """
 
     points: int
     max_ulp: float | None
@@ -64,6 +69,7 @@ class CheckResult:
     special: list[dict[str, Any]] = field(default_factory=list)
     source: str | None = None
     build: dict[str, Any] = field(default_factory=dict)
+    tolerance: dict[str, Any] = field(default_factory=dict)  # rtol, atol, scale, why
 
     def to_dict(self, with_source: bool = False) -> dict[str, Any]:
         d = asdict(self)
@@ -118,9 +124,13 @@ def compare(
             f"{nbad} of {len(g)} points wrong ({kind}); worst at {where}: got {_fmt(g[worst])}, "
             f"want {_fmt(ref.hi[worst])} (rtol={tol.rtol:g}, atol={tol.atol:g})"
         )
+    # ULPs are reported where the relative tolerance governs: where atol does, the truth is
+    # so close to zero that a tiny absolute error is a huge count of its tiny ULPs.
+    relative = finite & (tol.rtol * mag >= tol.atol)
+    ulp_points = relative if relative.any() else finite
     return Comparison(
         points=len(g),
-        max_ulp=float(ulp[finite].max()) if any_finite else None,
+        max_ulp=float(ulp[ulp_points].max()) if any_finite else None,
         max_rel_err=float(rel[finite].max()) if any_finite else None,
         max_abs_err=float(abs_err[finite].max()) if any_finite else None,
         nonfinite_match=bool(nonfinite_ok.all()),
@@ -145,6 +155,52 @@ def _special(kernel: Kernel, inputs, got, ref: Reference) -> list[dict[str, Any]
     return rows
 
 
+class Outcome(Exception):
+    """A pair that ended before its output could be judged: a status and its reason."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+def compile_and_call(
+    kernel: Kernel,
+    backend: Backend,
+    dtype: str,
+    device: str,
+    inputs: list[np.ndarray],
+    compiled: Compiled | None = None,
+) -> tuple[Compiled, np.ndarray]:
+    """Compile (unless given) and call once; raises ``Outcome`` for every way that fails
+    (unavailable, unsupported, compile or call error)."""
+    try:
+        if compiled is None:
+            compiled = backend.compile(kernel, dtype, device)
+    except Unavailable as exc:
+        raise Outcome("unavailable", str(exc)) from None
+    except Unsupported as exc:
+        raise Outcome("unsupported", str(exc)) from None
+    except Exception as exc:
+        raise Outcome("error", f"compile failed: {first_line(exc)}") from None
+    try:
+        with np.errstate(all="ignore"):
+            got = compiled(*inputs)
+    except Exception as exc:
+        raise Outcome("error", f"call failed: {first_line(exc)}") from None
+    return compiled, got
+
+
+def output_problem(got: np.ndarray, size: int, dtype: str) -> Outcome | None:
+    """A wrong shape is an error; a wrong dtype is a failure (computed in the wrong precision)."""
+    if got.shape != (size,):
+        return Outcome("error", f"returned shape {got.shape}, expected ({size},)")
+    if got.dtype != np.dtype(dtype):
+        return Outcome(
+            "fail", f"returned {got.dtype} for {dtype} inputs (computed in the wrong precision)"
+        )
+    return None
+
+
 def check_one(
     kernel: Kernel,
     backend: Backend,
@@ -154,46 +210,38 @@ def check_one(
     size: int = DEFAULT_SIZE,
     seed: int = DEFAULT_SEED,
     divergences: list[_div.Divergence] | None = None,
+    accuracy: Mapping[tuple[str, str, str, str], _acc.Measured] | None = None,
     ref: Reference | None = None,
     inputs: list[np.ndarray] | None = None,
     compiled: Compiled | None = None,
 ) -> CheckResult:
     """Compile ``kernel`` with ``backend`` and judge its output. Never raises for a backend's
-    failure: every outcome is a status with a reason."""
+    failure: every outcome is a status with a reason.
+
+    The kernel's tolerance is scaled by the measured accuracy of the backend's math library
+    for the families the kernel uses (``accuracy``: the packaged ``math_accuracy.toml``
+    when None); ``CheckResult.tolerance`` says by how much and why.
+    """
     result = CheckResult(kernel.name, backend.id, device, dtype, "error", size=size)
     if inputs is None:
         inputs = make_inputs(kernel, size, dtype, seed)
     if ref is None:
         ref = reference(kernel, inputs)
     try:
-        if compiled is None:
-            compiled = backend.compile(kernel, dtype, device)
-    except Unavailable as exc:
-        result.status, result.reason = "unavailable", str(exc)
-        return result
-    except Unsupported as exc:
-        result.status, result.reason = "unsupported", str(exc)
-        return result
-    except Exception as exc:
-        result.reason = f"compile failed: {first_line(exc)}"
+        compiled, got = compile_and_call(kernel, backend, dtype, device, inputs, compiled)
+    except Outcome as out:
+        result.status, result.reason = out.status, out.reason
         return result
     result.compile_s = compiled.compile_s
     result.source = compiled.source
     result.build = compiled.build | {"language": compiled.language}
-    try:
-        with np.errstate(all="ignore"):
-            got = compiled(*inputs)
-    except Exception as exc:
-        result.reason = f"call failed: {first_line(exc)}"
+    problem = output_problem(got, size, dtype)
+    if problem is not None:
+        result.status, result.reason = problem.status, problem.reason
         return result
-    if got.shape != (size,):
-        result.reason = f"returned shape {got.shape}, expected ({size},)"
-        return result
-    if got.dtype != np.dtype(dtype):
-        result.status = "fail"
-        result.reason = f"returned {got.dtype} for {dtype} inputs (computed in the wrong precision)"
-        return result
-    cmp = compare(ref, got, dtype, kernel.tolerance(dtype), inputs, kernel.arg_names)
+    effective = _acc.effective_tolerance(kernel, backend.id, device, dtype, accuracy)
+    result.tolerance = effective.to_dict()
+    cmp = compare(ref, got, dtype, effective.tolerance, inputs, kernel.arg_names)
     result.max_ulp, result.max_rel_err, result.max_abs_err = (
         cmp.max_ulp,
         cmp.max_rel_err,
@@ -202,6 +250,8 @@ def check_one(
     result.nonfinite_match, result.points = cmp.nonfinite_match, cmp.points
     result.special = _special(kernel, inputs, got, ref)
     result.status, result.reason = ("pass", "") if cmp.passed else ("fail", cmp.reason)
+    if cmp.reason and effective.why:
+        result.reason += f"; tolerance x{effective.scale:.3g} ({effective.why})"
     known = _div.lookup(kernel.name, backend.id, dtype, device, divergences)
     if known is not None:
         if result.status == "fail":

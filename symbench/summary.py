@@ -114,3 +114,36 @@ def history_rows(
             }
         )
     return rows
+
+
+def device_speedups(record: dict[str, Any], baseline: str = "cpu") -> list[dict[str, Any]]:
+    """Per kernel, dtype and size timed on both: the fastest correct backend on each other
+    device against the fastest on ``baseline``, with the accelerator's fraction of its
+    measured copy bandwidth and its end-to-end time (transfers included) where recorded."""
+    best = {(r["kernel"], r["device"], r["dtype"], r["size"]): r for r in summarize(record)}
+    e2e = {
+        (r["kernel"], r["backend"], r["device"], r["dtype"], t["size"]): t.get("end_to_end")
+        for r, t in _timings(record)
+    }
+    rows = []
+    for (kernel, device, dtype, size), row in sorted(best.items()):
+        base = best.get((kernel, baseline, dtype, size))
+        if device == baseline or base is None:
+            continue
+        transfers = e2e.get((kernel, row["backend"], device, dtype, size)) or {}
+        rows.append(
+            {
+                "kernel": kernel,
+                "dtype": dtype,
+                "size": size,
+                "device": device,
+                "backend": row["backend"],
+                "median_s": row["median_s"],
+                "bw_fraction": row["bw_fraction"],
+                "end_to_end_s": transfers.get("median_s"),
+                "baseline_backend": base["backend"],
+                "baseline_median_s": base["median_s"],
+                "speedup": base["median_s"] / row["median_s"],
+            }
+        )
+    return rows

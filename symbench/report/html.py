@@ -131,9 +131,10 @@ def _error_html(data: Data) -> str:
         "Largest error of the compiled function against the mpmath reference (computed at high "
         "precision, rounded to the target dtype), in units in the last place of that dtype, over "
         "the equivalence check's points (count in each run's settings) and the kernel's special "
-        "points. Exact results show 0 in the lightest colour; failing pairs are marked. A pair "
-        "passes by its kernel's rtol/atol, so a huge ULP count where the true value is near "
-        "zero (tiny ULPs) can still pass."
+        "points. Exact results show 0 in the lightest colour; failing pairs are marked. The "
+        "count is taken where the kernel's relative tolerance governs: where its atol does, "
+        "the true value is so close to zero that a tiny absolute error is a huge number of "
+        "its tiny ULPs, and that error is judged by atol instead."
     )
     body = error_plot(grid) if grid else _empty("No equivalence results with errors recorded.")
     return _section("errors", "3. Accuracy (max ULP)", how, body)
