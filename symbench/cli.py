@@ -144,6 +144,16 @@ def _special_text(special: list[dict[str, Any]]) -> str:
     return " ".join(parts)
 
 
+def _print_unavailable(console, results) -> None:
+    """One dim line per unavailable backend, with the reason (its rows are not shown)."""
+    unavailable: dict[str, str] = {}
+    for r in results:
+        if r.status == "unavailable":
+            unavailable.setdefault(r.backend, r.reason)
+    for backend, reason in unavailable.items():
+        console.print(f"[dim]{backend}: unavailable ({escape(reason)})[/]")
+
+
 def _check_table(results) -> None:
     from rich.table import Table
 
@@ -168,12 +178,7 @@ def _check_table(results) -> None:
         )
     console = _console()
     console.print(table)
-    unavailable: dict[str, str] = {}
-    for r in results:
-        if r.status == "unavailable":
-            unavailable.setdefault(r.backend, r.reason)
-    for backend, reason in unavailable.items():
-        console.print(f"[dim]{backend}: unavailable ({escape(reason)})[/]")
+    _print_unavailable(console, results)
     counts: dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -312,12 +317,7 @@ def _accuracy_table(results) -> None:
         table.add_row(r.family, r.probe, r.backend, r.device, r.dtype, ulp, escape(detail[:100]))
     console = _console()
     console.print(table)
-    unavailable: dict[str, str] = {}
-    for r in results:
-        if r.status == "unavailable":
-            unavailable.setdefault(r.backend, r.reason)
-    for backend, reason in unavailable.items():
-        console.print(f"[dim]{backend}: unavailable ({escape(reason)})[/]")
+    _print_unavailable(console, results)
 
 
 # ------------------------------------------------------------- run / show / history
@@ -760,15 +760,6 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     source = f"measured now as run {rec.measured_run}" if rec.measured_run else "from the store"
     console.print(f"answered {source}; runs used: {', '.join(rec.runs_used) or 'none'}")
     return 0 if all(p.best for p in rec.picks) else 1
-
-
-def _seconds(v: float | None) -> str:
-    if v is None:
-        return "-"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if v >= scale:
-            return f"{v / scale:.3g} {unit}"
-    return f"{v / 1e-9:.3g} ns"
 
 
 def cmd_report(args: argparse.Namespace) -> int:
