@@ -113,3 +113,9 @@ def accuracy(c, backend="", device=""):
 def gpu(c, device="gpu:0"):
     """On a GPU machine: check, accuracy survey, GPU and CPU runs, findings (results/<GPU>/)."""
     c.run(f"tools/gpu_run.sh {device}")
+
+
+@task
+def fma_effect(c):
+    """What fused multiply-add (as nvcc contracts by default) alone does to each kernel."""
+    c.run("python tools/fma_effect.py")

@@ -413,7 +413,7 @@ def compare_records(
     """Gate two stored runs. BadInput when their environments differ, unless allowed."""
     changes = environment_changes(
         baseline["provenance"], current["provenance"], ignore=("symbench",)
-    )
+    ) + method_changes(baseline.get("settings", {}), current.get("settings", {}))
     if changes and not allow_env_change:
         raise BadInput(
             "records come from different environments (" + "; ".join(changes) + "); "
@@ -429,6 +429,20 @@ def compare_records(
     )
     report.environment = changes
     return report
+
+
+# How samples were taken; a run recorded before a field existed used the value given here.
+METHOD_FIELDS = {"sampling": "per-pair blocks", "min_sample_s": None}
+
+
+def method_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Differences in how two runs sampled (a change there moves timings like code does)."""
+    changes = []
+    for name, default in METHOD_FIELDS.items():
+        a, b = old.get(name, default), new.get(name, default)
+        if a != b:
+            changes.append(f"{name}: {a} -> {b}")
+    return changes
 
 
 def summary_lines(report: GateReport) -> Iterable[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from .timing import (
     DEFAULT_REPEATS,
     device_call,
     latencies,
-    measure,
+    round_robin,
     time_end_to_end,
 )
 
@@ -49,6 +49,9 @@ class RunSettings:
     measure_bandwidth: bool = True
     bandwidth_elements: int = DEFAULT_ELEMENTS
     latency_s: float = 0.05  # per size: single-call latencies for p50/p99 (0: none)
+    # Round-robin sampling holds the inputs of many pairs at once; more are timed in groups.
+    input_budget_bytes: int = 2 * 2**30
+    sampling: str = "round-robin"  # over all pairs at a size (recorded for comparisons)
 
 
 class Reporter:
@@ -57,6 +60,21 @@ class Reporter:
     def phase(self, name: str, total: int) -> None: ...
 
     def advance(self, description: str) -> None: ...
+
+
+@dataclass
+class TimingJob:
+    """One passing pair to time at every size; ``out`` receives ``again_s`` and
+    ``timings``, and ``error`` says why a pair that broke while timing stopped."""
+
+    kernel: Kernel
+    backend: Backend
+    dtype: str
+    device: str
+    peak: float | None = None
+    out: dict[str, Any] = field(default_factory=lambda: {"again_s": None, "timings": []})
+    error: str | None = None
+    compiled: Any = None
 
 
 def time_pair(
@@ -69,53 +87,120 @@ def time_pair(
     on_size: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Compile again (a cache hit where the backend caches) and time every size."""
-    compiled = backend.compile(kernel, dtype, device)
-    out: dict[str, Any] = {"again_s": compiled.compile_s, "timings": []}
+    job = TimingJob(kernel, backend, dtype, device, peak)
+    time_jobs([job], settings, on_size=lambda _, size: on_size(size) if on_size else None)
+    if job.error is not None:
+        raise RuntimeError(job.error)
+    return job.out
+
+
+def time_jobs(
+    jobs: list[TimingJob],
+    settings: RunSettings,
+    on_size: Callable[[TimingJob, int], None] | None = None,
+) -> None:
+    """Time every job at every size, size by size, with the samples of all jobs at one size
+    taken round-robin (``timing.round_robin``), so that load that comes and goes during a
+    run spreads over every pair instead of landing on a few. Jobs are grouped so that the
+    inputs held at once stay within ``settings.input_budget_bytes``."""
+    for job in jobs:
+        try:
+            job.compiled = job.backend.compile(job.kernel, job.dtype, job.device)
+            job.out["again_s"] = job.compiled.compile_s
+        except Exception as exc:
+            job.error = f"{type(exc).__name__}: {exc}"
     for size in settings.sizes:
-        inputs = make_inputs(kernel, size, dtype, settings.seed)
-        with np.errstate(all="ignore"):  # NaN at special points is judged, not warned
-            start = time.perf_counter()
-            compiled(*inputs)  # first call: transfers, lazy JIT compile, cold caches
-            first = time.perf_counter() - start
-        # The first call above already warmed up; one more keeps caches hot.
-        call = device_call(compiled, inputs)  # inputs moved to the device once, for both
-        t = measure(call, repeats=settings.repeats, min_sample_s=settings.min_sample_s, warmup=1)
-        latency = (
-            latencies(call, budget_s=settings.latency_s, typical_s=t.min)
-            if settings.latency_s > 0
-            else None
-        )
-        end_to_end = None
-        if device != "cpu":  # an accelerator: the transfers are reported separately
-            e2e = time_end_to_end(
-                compiled, inputs, repeats=settings.repeats, min_sample_s=settings.min_sample_s
+        for group in _groups([j for j in jobs if j.error is None], size, settings):
+            _time_group(group, size, settings, on_size)
+    for job in jobs:
+        job.compiled = None
+
+
+def _input_bytes(job: TimingJob, size: int) -> int:
+    return (len(job.kernel.args) + 1) * size * np.dtype(job.dtype).itemsize
+
+
+def _groups(jobs: list[TimingJob], size: int, settings: RunSettings):
+    group: list[TimingJob] = []
+    held = 0
+    for job in jobs:
+        need = 2 * _input_bytes(job, size)  # host inputs and the device's copy
+        if group and held + need > settings.input_budget_bytes:
+            yield group
+            group, held = [], 0
+        group.append(job)
+        held += need
+    if group:
+        yield group
+
+
+def _time_group(group, size: int, settings: RunSettings, on_size) -> None:
+    inputs_by: dict[tuple[str, str], list[np.ndarray]] = {}
+    ready, calls, firsts = [], [], []
+    for job in group:
+        key = (job.kernel.name, job.dtype)
+        if key not in inputs_by:
+            inputs_by[key] = make_inputs(job.kernel, size, job.dtype, settings.seed)
+        try:
+            with np.errstate(all="ignore"):  # NaN at special points is judged, not warned
+                start = time.perf_counter()
+                job.compiled(*inputs_by[key])  # first call: transfers, lazy JIT, cold caches
+                firsts.append(time.perf_counter() - start)
+            # inputs moved to the device once, for the samples and the latencies
+            calls.append(device_call(job.compiled, inputs_by[key]))
+            ready.append(job)
+        except Exception as exc:
+            job.error = f"{type(exc).__name__}: {exc}"
+    timings = round_robin(
+        calls, repeats=settings.repeats, min_sample_s=settings.min_sample_s, warmup=1
+    )
+    for job, call, first, t in zip(ready, calls, firsts, timings):
+        if isinstance(t, Exception):
+            job.error = f"{type(t).__name__}: {t}"
+            continue
+        try:
+            job.out["timings"].append(
+                _timing_entry(
+                    job, size, inputs_by[job.kernel.name, job.dtype], call, first, t, settings
+                )
             )
-            end_to_end = {
-                "median_s": e2e.median,
-                "min_s": e2e.min,
-                "transfer_s": e2e.median - t.median,
-                "samples": e2e.samples,
-                "loops": e2e.loops,
-            }
-        nbytes = traffic_bytes(len(kernel.args), size, dtype)
-        gbs = nbytes / t.median / 1e9
-        out["timings"].append(
-            t.to_dict()
-            | {
-                "size": size,
-                "first_call_s": first,
-                "elements_per_s": size / t.median,
-                "bytes": nbytes,
-                "gbs": gbs,
-                "bw_fraction": gbs / peak if peak else None,
-                "inputs_sha256": inputs_hash(inputs),
-                "latency": latency,
-                "end_to_end": end_to_end,
-            }
-        )
+        except Exception as exc:
+            job.error = f"{type(exc).__name__}: {exc}"
         if on_size:
-            on_size(size)
-    return out
+            on_size(job, size)
+
+
+def _timing_entry(job: TimingJob, size, inputs, call, first, t, settings) -> dict[str, Any]:
+    latency = (
+        latencies(call, budget_s=settings.latency_s, typical_s=t.min)
+        if settings.latency_s > 0
+        else None
+    )
+    end_to_end = None
+    if job.device != "cpu":  # an accelerator: the transfers are reported separately
+        e2e = time_end_to_end(
+            job.compiled, inputs, repeats=settings.repeats, min_sample_s=settings.min_sample_s
+        )
+        end_to_end = {
+            "median_s": e2e.median,
+            "min_s": e2e.min,
+            "transfer_s": e2e.median - t.median,
+            "samples": e2e.samples,
+            "loops": e2e.loops,
+        }
+    nbytes = traffic_bytes(len(job.kernel.args), size, job.dtype)
+    gbs = nbytes / t.median / 1e9
+    return t.to_dict() | {
+        "size": size,
+        "first_call_s": first,
+        "elements_per_s": size / t.median,
+        "bytes": nbytes,
+        "gbs": gbs,
+        "bw_fraction": gbs / job.peak if job.peak else None,
+        "inputs_sha256": inputs_hash(inputs),
+        "latency": latency,
+        "end_to_end": end_to_end,
+    }
 
 
 def run(
@@ -158,6 +243,7 @@ def run(
     reporter.phase("time", len(passing) * len(settings.sizes))
     sources: dict[str, dict[str, str]] = {}
     results = []
+    jobs: dict[int, TimingJob] = {}
     for c in checks:
         entry = c.to_dict()
         if c.source is not None:
@@ -173,24 +259,22 @@ def run(
             "cold_build_s": c.build.get("cold_build_s"),
         }
         if c.status == "pass":
-            k, b = by_name[c.kernel], get_backend(c.backend)
-            try:
-                timed = time_pair(
-                    k,
-                    b,
-                    c.dtype,
-                    c.device,
-                    settings,
-                    peak_gbs(bw.get(c.device)),
-                    on_size=lambda s, c=c: reporter.advance(
-                        f"{c.kernel} {c.backend} {c.dtype} n={s}"
-                    ),
-                )
-                entry["compile"]["again_s"] = timed["again_s"]
-                entry["timings"] = timed["timings"]
-            except Exception as exc:  # a pair that broke while timing keeps its check result
-                entry["timing_error"] = f"{type(exc).__name__}: {exc}"
+            b = get_backend(c.backend)
+            jobs[len(results)] = TimingJob(
+                by_name[c.kernel], b, c.dtype, c.device, peak_gbs(bw.get(c.device))
+            )
         results.append(entry)
+    time_jobs(
+        list(jobs.values()),
+        settings,
+        on_size=lambda j, s: reporter.advance(f"{j.kernel.name} {j.backend.id} {j.dtype} n={s}"),
+    )
+    for i, job in jobs.items():
+        results[i]["compile"]["again_s"] = job.out["again_s"]
+        if job.error is None:
+            results[i]["timings"] = job.out["timings"]
+        else:  # a pair that broke while timing keeps its check result
+            results[i]["timing_error"] = job.error
 
     # Inputs already hashed while timing are not generated a second time.
     hashed = {

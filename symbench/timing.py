@@ -101,17 +101,53 @@ def measure(
     warmup: int = 2,
 ) -> Timing:
     """Time ``call`` (which must include its own device sync) in ``repeats`` samples."""
+    (timing,) = round_robin([call], repeats=repeats, min_sample_s=min_sample_s, warmup=warmup)
+    if isinstance(timing, Exception):
+        raise timing
+    return timing
+
+
+def round_robin(
+    calls: list[Callable[[], Any]],
+    *,
+    repeats: int = DEFAULT_REPEATS,
+    min_sample_s: float = DEFAULT_MIN_SAMPLE_S,
+    warmup: int = 2,
+) -> list[Timing | Exception]:
+    """Samples of several callables taken in turns: round ``i`` takes sample ``i`` of each
+    (odd rounds in reverse order), so a burst of load or a drift of the machine's speed is
+    spread over all of them instead of shifting one block of them, which a comparison of
+    two runs would take for a code change. Each callable is warmed up and calibrated on its
+    own loop count first. One that raises keeps the exception in its place, and the others
+    go on.
+    """
     if repeats < 1:
         raise ValueError("repeats must be at least 1")
+    n = len(calls)
+    failed: list[Exception | None] = [None] * n
+    loops = [1] * n
+    calibration_s = [0.0] * n
+    samples: list[list[float]] = [[] for _ in calls]
     with _no_fp_warnings():
-        for _ in range(warmup):
-            call()
-        start = time.perf_counter()
-        loops = calibrate(call, min_sample_s)
-        calibration_s = time.perf_counter() - start
-        with _quiet():
-            samples = [_run(call, loops) / loops for _ in range(repeats)]
-    return Timing(samples, loops, warmup, calibration_s)
+        for i, call in enumerate(calls):
+            try:
+                for _ in range(warmup):
+                    call()
+                start = time.perf_counter()
+                loops[i] = calibrate(call, min_sample_s)
+                calibration_s[i] = time.perf_counter() - start
+            except Exception as exc:
+                failed[i] = exc
+        for r in range(repeats):
+            with _quiet():
+                for i in range(n) if r % 2 == 0 else reversed(range(n)):
+                    if failed[i] is not None:
+                        continue
+                    try:
+                        samples[i].append(_run(calls[i], loops[i]) / loops[i])
+                    except Exception as exc:
+                        failed[i] = exc
+    return [failed[i] or Timing(samples[i], loops[i], warmup, calibration_s[i]) for i in range(n)]
 
 
 def interleave(

@@ -295,3 +295,12 @@ def test_cli_bad_input(tmp_path, capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+def test_runs_sampled_differently_are_not_compared_silently():
+    from symbench.gate import method_changes
+
+    old = {"min_sample_s": 0.01}  # recorded before the sampling field existed
+    new = {"min_sample_s": 0.01, "sampling": "round-robin"}
+    assert method_changes(old, new) == ["sampling: per-pair blocks -> round-robin"]
+    assert method_changes(new, dict(new)) == []

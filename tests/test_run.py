@@ -239,3 +239,48 @@ def test_cold_compile_time_survives_into_the_next_run(tmp_cache, tmp_path):
         assert a["compile"]["cold_build_s"] is not None
         assert b["compile"]["cold_build_s"] == a["compile"]["cold_build_s"]
     assert second["results"][1]["compile"]["cache_hit"] is True  # cython
+
+
+def test_pairs_are_timed_in_groups_within_the_input_budget():
+    from symbench.runner import TimingJob, _groups, time_jobs
+
+    kernels = [get_kernel("add"), get_kernel("sinc")]
+    jobs = [TimingJob(k, get_backend("numpy"), "float64", "cpu") for k in kernels]
+    # add at n=64: 3 arrays of 512 bytes, twice (host and device copy)
+    tight = small_settings(input_budget_bytes=2 * 3 * 64 * 8)
+    assert [len(g) for g in _groups(jobs, 64, tight)] == [1, 1]
+    assert [len(g) for g in _groups(jobs, 64, small_settings())] == [2]
+    time_jobs(jobs, tight)
+    for job in jobs:
+        assert job.error is None
+        assert [t["size"] for t in job.out["timings"]] == [1, 64]
+        assert all(len(t["samples"]) == 3 for t in job.out["timings"])
+
+
+def test_a_pair_that_breaks_while_timing_does_not_stop_the_others():
+    from symbench.backends.base import Backend, Compiled
+    from symbench.runner import TimingJob, time_jobs
+
+    class BreaksAtSize64(Backend):
+        id = "test-breaks"
+        library = "numpy"
+
+        def _compile(self, kernel, dtype, device):
+            def fn(*a):
+                if len(a[0]) == 64:
+                    raise MemoryError("out of device memory")
+                return a[0] + a[1]
+
+            return Compiled(self.id, kernel.name, dtype, device, fn, "")
+
+    add = get_kernel("add")
+    broken = TimingJob(add, BreaksAtSize64(), "float64", "cpu")
+    fine = TimingJob(add, get_backend("numpy"), "float64", "cpu")
+    time_jobs([broken, fine], small_settings())
+    assert "MemoryError: out of device memory" in broken.error
+    assert fine.error is None and len(fine.out["timings"]) == 2
+
+
+def test_the_record_says_how_samples_were_taken(recorded):
+    _, record, _ = recorded
+    assert record["settings"]["sampling"] == "round-robin"

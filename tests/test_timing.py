@@ -95,3 +95,39 @@ def test_device_bandwidth_code_is_device_generic():
     assert bw["device"] == "cpu" and bw["copy_gbs"] > 0 and bw["add_gbs"] > 0
     assert len(bw["add_samples_s"]) == 2
     assert bandwidth("gpu:7") is None  # no device: no made-up number
+
+
+def test_round_robin_takes_sample_i_of_every_callable_in_round_i():
+    from symbench.timing import round_robin
+
+    log = []
+
+    def make(i):
+        def call():
+            log.append(i)
+            time.sleep(0.001)
+
+        return call
+
+    timings = round_robin([make(i) for i in range(3)], repeats=4, min_sample_s=0.0005, warmup=1)
+    assert all(t.loops == 1 and len(t.samples) == 4 for t in timings)
+    # the last 12 calls are the samples: forward, then reverse, and so on
+    assert log[-12:] == [0, 1, 2, 2, 1, 0, 0, 1, 2, 2, 1, 0]
+
+
+def test_round_robin_keeps_going_when_one_callable_breaks():
+    from symbench.timing import round_robin
+
+    calls = {"n": 0}
+
+    def breaks_later():
+        calls["n"] += 1
+        if calls["n"] > 4:
+            raise RuntimeError("device lost")
+
+    def fine():
+        time.sleep(0.0002)
+
+    broken, ok = round_robin([breaks_later, fine], repeats=5, min_sample_s=0.0001, warmup=1)
+    assert isinstance(broken, RuntimeError) and "device lost" in str(broken)
+    assert len(ok.samples) == 5
