@@ -273,10 +273,10 @@ def select_families(names: Iterable[str] | None) -> list[str]:
 
 def survey_size(families, backends, dtypes, devices=None) -> int:
     """How many results ``survey`` produces (for progress bars)."""
-    from .equivalence import _plan
+    from .equivalence import plan_devices
 
     probes = sum(len(FAMILIES[f][1]) for f in families)
-    pairs = sum(len(devs) for _, _, devs in _plan(list(backends), devices))
+    pairs = sum(len(devs) for _, _, devs in plan_devices(list(backends), devices))
     return probes * pairs * len(list(dtypes))
 
 
@@ -292,12 +292,12 @@ def survey(
 ) -> list[ProbeResult]:
     """Measure each family's probes on each backend, device and dtype (``devices=None``:
     each backend's own). Never raises for a backend's failure."""
-    from .equivalence import _plan
+    from .equivalence import plan_devices
     from .inputs import DEFAULT_SEED, make_inputs
     from .reference import reference
 
     seed = DEFAULT_SEED if seed is None else seed
-    plan = _plan(list(backends), devices)
+    plan = plan_devices(list(backends), devices)
     results = []
     for family in families:
         for i, probe in enumerate(FAMILIES[family][1]):

@@ -286,6 +286,9 @@ def _save_json(path: str, data: Any) -> None:
 
     try:
         atomic_write_bytes(Path(path), json.dumps(data, indent=1, default=str).encode())
+        mask = os.umask(0)  # a file for people to keep: the usual permissions, not mkstemp's
+        os.umask(mask)
+        os.chmod(path, 0o666 & ~mask)
     except OSError as exc:
         raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
 

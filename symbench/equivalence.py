@@ -284,7 +284,7 @@ def check_matrix(
     """
     kernels, backends, dtypes = list(kernels), list(backends), list(dtypes)
     entries = _div.load()
-    plan = _plan(backends, devices)
+    plan = plan_devices(backends, devices)
     prepared = {}
     for k in kernels:
         for dt in dtypes:
@@ -318,7 +318,7 @@ def check_matrix(
     return results
 
 
-def _plan(backends: list[Backend], devices: Iterable[str] | None):
+def plan_devices(backends: list[Backend], devices: Iterable[str] | None):
     """(backend, unavailable reason or None, devices to check) for each backend. An
     unavailable backend lists no devices of its own; it is reported once on its first
     usual device (``gpu:0`` for GPU-only backends)."""
@@ -331,5 +331,5 @@ def _plan(backends: list[Backend], devices: Iterable[str] | None):
 
 def matrix_size(kernels, backends, dtypes, devices=None) -> int:
     """How many results ``check_matrix`` will produce (for progress bars)."""
-    pairs = sum(len(devs) for _, _, devs in _plan(list(backends), devices))
+    pairs = sum(len(devs) for _, _, devs in plan_devices(list(backends), devices))
     return pairs * len(list(kernels)) * len(list(dtypes))
