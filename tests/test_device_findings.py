@@ -103,3 +103,25 @@ def test_findings_merge_runs_of_one_machine(tmp_path, capsys):
 def test_findings_on_an_empty_store_is_one_line_and_exit_2(tmp_path, capsys):
     assert _tool().main(["--store", str(tmp_path), "--all"]) == 2
     assert "no runs" in capsys.readouterr().err
+
+
+def test_the_gpu_script_is_valid_bash_and_every_symbench_call_parses():
+    """tools/gpu_run.sh cannot run without a GPU; at least its commands must be right."""
+    import re
+    import shlex
+    import subprocess
+
+    from symbench.cli import build_parser
+
+    script = TOOL.parent / "gpu_run.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    text = script.read_text().replace("\\\n", " ")
+    values = {"dev": "gpu:0", "out": "results/x", "store": "results/x/runs", "kernels": "add"}
+    calls = [line.strip() for line in text.splitlines() if line.strip().startswith("symbench ")]
+    assert len(calls) >= 5
+    parser = build_parser()
+    for line in calls:
+        command = re.split(r" \|\| | \| | > ", line)[0]  # no pipes or redirections
+        command = re.sub(r"\$(\w+)", lambda m: values[m.group(1)], command)
+        argv = shlex.split(command)[1:]
+        parser.parse_args(argv)  # argparse exits (SystemExit) on an unknown option
