@@ -121,8 +121,8 @@ def device_speedups(record: dict[str, Any], baseline: str = "cpu") -> list[dict[
     device against the fastest on ``baseline``, with the accelerator's fraction of its
     measured copy bandwidth and its end-to-end time (transfers included) where recorded."""
     best = {(r["kernel"], r["device"], r["dtype"], r["size"]): r for r in summarize(record)}
-    e2e = {
-        (r["kernel"], r["backend"], r["device"], r["dtype"], t["size"]): t.get("end_to_end")
+    timing = {
+        (r["kernel"], r["backend"], r["device"], r["dtype"], t["size"]): t
         for r, t in _timings(record)
     }
     rows = []
@@ -130,7 +130,8 @@ def device_speedups(record: dict[str, Any], baseline: str = "cpu") -> list[dict[
         base = best.get((kernel, baseline, dtype, size))
         if device == baseline or base is None:
             continue
-        transfers = e2e.get((kernel, row["backend"], device, dtype, size)) or {}
+        t = timing[kernel, row["backend"], device, dtype, size]
+        transfers = t.get("end_to_end") or {}
         rows.append(
             {
                 "kernel": kernel,
@@ -139,6 +140,7 @@ def device_speedups(record: dict[str, Any], baseline: str = "cpu") -> list[dict[
                 "device": device,
                 "backend": row["backend"],
                 "median_s": row["median_s"],
+                "gbs": t.get("gbs"),
                 "bw_fraction": row["bw_fraction"],
                 "end_to_end_s": transfers.get("median_s"),
                 "baseline_backend": base["backend"],

@@ -42,6 +42,10 @@ def findings(record: dict) -> dict:
     speedups = device_speedups(record)
     add = [s for s in speedups if s["kernel"] == "add" and s["dtype"] == "float32"]
     largest_add = max(add, key=lambda s: s["size"], default=None)
+    if largest_add is not None:
+        copy = record.get("bandwidth", {}).get(largest_add["device"], {}).get("copy_gbs")
+        gbs = largest_add.get("gbs")
+        largest_add["copy_fraction"] = gbs / copy if gbs and copy else None
     return {
         "run_id": record["run_id"],
         "bandwidth": record.get("bandwidth", {}),
@@ -82,8 +86,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {kernel}: " + ", ".join(f"{p} {s}" for p, s in pairs.items()))
         a = f["add_float32_largest"]
         if a:
-            frac = "n/a" if a["bw_fraction"] is None else f"{a['bw_fraction']:.0%}"
-            print(f"  add float32 n={a['size']:.0e} on {a['device']}: {frac} of copy bandwidth")
+            frac = "n/a" if a["copy_fraction"] is None else f"{a['copy_fraction']:.0%}"
+            print(
+                f"  add float32 n={a['size']:.0e} on {a['device']} ({a['backend']}): "
+                f"{a['gbs']:.0f} GB/s, {frac} of the measured copy bandwidth"
+            )
         for s in f["speedups"]:
             print(
                 f"  {s['kernel']} {s['dtype']} n={s['size']:.0e}: {s['backend']}@{s['device']} "
