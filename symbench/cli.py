@@ -263,7 +263,7 @@ def cmd_accuracy(args: argparse.Namespace) -> int:
     elif args.json:
         _print_json([r.to_dict() for r in results])
     else:
-        _accuracy_table(results)
+        (_accuracy_table if args.detail else _accuracy_matrix)(results)
     for err in sel.errors:
         _error(err)
     if sel.errors:
@@ -304,6 +304,35 @@ def _accuracy_toml(results, argv: list[str]) -> str:
     libraries = {r.backend: get_backend(r.backend).library for r in results}
     command = " ".join(["symbench", *(a for a in argv if a not in ("--toml", "--no-progress"))])
     return accuracy.to_toml(results, machine, package_versions(), command, libraries)
+
+
+def _accuracy_matrix(results) -> None:
+    """Family x (backend, device, dtype): the worst probe's max ULP; above the last-bits
+    limit in bold (a divergence: it scales no tolerance)."""
+    from rich.table import Table
+
+    from .accuracy import LAST_BITS_ULP, device_kind, summarize
+
+    worst = summarize(results)
+    columns = sorted({(r.backend, r.device, r.dtype) for r in results if r.status != "unavailable"})
+    table = Table(title="math library accuracy: max ULP per function family (--detail: per probe)")
+    table.add_column("family")
+    for backend, device, dtype in columns:
+        table.add_column(f"{backend}\n{device} {dtype.replace('float', 'f')}", justify="right")
+    for family in dict.fromkeys(r.family for r in results):
+        cells = []
+        for backend, device, dtype in columns:
+            r = worst.get((backend, device_kind(device), dtype, family))
+            if r is None:
+                cells.append("[dim]-[/]")
+            else:
+                text = _fmt(r.max_ulp, ".3g")
+                cells.append(f"[bold red]{text}[/]" if r.max_ulp > LAST_BITS_ULP else text)
+        table.add_row(family, *cells)
+    console = _console()
+    console.print(table)
+    console.print("[dim]-: unsupported or not measured (--detail says why)[/]")
+    _print_unavailable(console, results)
 
 
 def _accuracy_table(results) -> None:
@@ -933,6 +962,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--toml", action="store_true", help="print entries for math_accuracy.toml instead"
     )
+    p.add_argument("--detail", action="store_true", help="one row per probe, with the worst input")
     _output_options(p, "print the results as JSON")
     p.set_defaults(func=cmd_accuracy)
 

@@ -229,3 +229,16 @@ def test_cli_bad_input_is_one_line_and_exit_2(capsys, extra, message):
     assert main(["accuracy", "-b", "numpy", "--no-progress", *extra]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_tables(capsys):
+    args = ["accuracy", "-f", "exp,gamma", "-b", "numpy,numexpr", "--points", "100"]
+    assert main([*args, "--dtype", "float64", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[1]: line for line in out.splitlines() if line.startswith("│")}
+    assert set(rows) >= {"exp", "gamma"}
+    numexpr, numpy = (c.strip() for c in rows["gamma"].split("│")[2:-1])  # sorted columns
+    assert numexpr == "-" and float(numpy) > 0  # numexpr has no gamma: a dash, not a number
+    assert main([*args, "--dtype", "float64", "--detail", "--no-progress"]) == 0
+    detail = capsys.readouterr().out
+    assert "exp(x)" in detail and "unsupported" in detail
