@@ -62,7 +62,8 @@ class Tolerance:
 
     ``rtol`` and ``atol`` state how accurately the formula *as written* can be evaluated in
     the dtype (its conditioning), not how good any one backend is: every backend is held to
-    the same numbers.
+    the same numbers, scaled only by its math library's measured last-bit error
+    (``symbench.accuracy``).
     """
 
     rtol: float
