@@ -13,7 +13,14 @@ from symbench.records import Store
 from symbench.report import build_report
 from symbench.runner import RunSettings, run
 
-SECTIONS = ("id='timing'", "id='speedup'", "id='errors'", "id='compile'", "id='crossover'")
+SECTIONS = (
+    "id='timing'",
+    "id='speedup'",
+    "id='errors'",
+    "id='compile'",
+    "id='crossover'",
+    "id='mathlib'",
+)
 EVIL = "<script>alert('x')</script>$a_b$"
 
 
@@ -48,12 +55,12 @@ def renamed(record, old: str, new: str, doc: str) -> dict:
     return rec
 
 
-def test_html_page_has_the_five_sections_and_embedded_plots(record, page):
+def test_html_page_has_the_six_sections_and_embedded_plots(record, page):
     path, text = page
     assert path.is_file() and path.suffix == ".html"
     for section in SECTIONS:
         assert section in text
-    assert len(re.findall(r"<img [^>]*src=\"data:image/png;base64,", text)) == 4
+    assert len(re.findall(r"<img [^>]*src=\"data:image/png;base64,", text)) == 5
     assert record["run_id"] in text and "symbench run" in text  # run named, command shown
     assert record["provenance"]["machine"]["cpu"]["model"] in text
     assert record["provenance"]["packages"]["numba"] in text
@@ -143,3 +150,26 @@ def test_two_runs_are_combined_with_run_tags_where_ambiguous(record, tmp_path):
 def test_import_symbench_does_not_import_matplotlib():
     code = "import sys, symbench, symbench.report; assert 'matplotlib' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_math_library_section_shows_measured_families_of_the_reported_backends(record):
+    from symbench.accuracy import Measured
+    from symbench.report.data import collect, math_library_grid
+
+    def entry(backend, device, dtype, family, ulp):
+        m = Measured(backend, device, dtype, family, ulp, "", "m", "lib", "cmd", "d")
+        return m.key, m
+
+    entries = dict(
+        [
+            entry("numba", "cpu", "float64", "exp", 1.5),
+            entry("numba", "cpu", "float32", "gamma", 3.5),
+            entry("jax", "gpu", "float32", "erf", 4.0),  # not in this report: no column
+        ]
+    )
+    grid = math_library_grid(collect([record]), entries)
+    assert grid.cols == ["numba float32", "numba float64"]
+    exp, gamma = grid.rows.index("exp"), grid.rows.index("gamma")
+    assert grid.values[exp] == [None, 1.5] and grid.texts[exp] == ["-", "1.5"]
+    assert grid.values[gamma] == [3.5, None]
+    assert math_library_grid(collect([record]), {}) is None

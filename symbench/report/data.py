@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -388,6 +388,30 @@ def error_grid(data: Data) -> Grid | None:
     return Grid(
         title, [_row_label(r) for r in data.rows], [s.label for s in data.series], values, texts
     )
+
+
+def math_library_grid(data: Data, entries: Mapping | None = None) -> Grid | None:
+    """Function families x the report's backends (by device kind and dtype), from the measured
+    table (``math_accuracy.toml``): the math library under each series, not these runs."""
+    from ..accuracy import FAMILIES, device_kind, table
+
+    entries = table() if entries is None else entries
+    present = {(s.backend, device_kind(s.device)) for s in data.series}
+    cols = sorted({(b, k, dt) for b, k, dt, _ in entries if (b, k) in present})
+    if not cols:
+        return None
+    values, texts = [], []
+    for family in FAMILIES:
+        row_values, row_texts = [], []
+        for b, k, dt in cols:
+            m = entries.get((b, k, dt, family))
+            row_values.append(m.max_ulp if m else None)
+            row_texts.append(fmt_ulp(m.max_ulp) if m else "-")
+        values.append(row_values)
+        texts.append(row_texts)
+    labels = [f"{b} {dt}" if k == BASELINE_DEVICE else f"{b} @ {k} {dt}" for b, k, dt in cols]
+    title = "Max ULP of each math function family (symbench accuracy, math_accuracy.toml)"
+    return Grid(title, list(FAMILIES), labels, values, texts)
 
 
 def _error_cell(entry: Entry | None) -> tuple[float | None, str]:

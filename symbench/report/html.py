@@ -16,6 +16,7 @@ from .data import (
     crossovers,
     error_grid,
     fmt_n,
+    math_library_grid,
     packages_rows,
     runs_rows,
     speedup_grid,
@@ -140,6 +141,20 @@ def _error_html(data: Data) -> str:
     return _section("errors", "3. Accuracy (max ULP)", how, body)
 
 
+def _math_html(data: Data) -> str:
+    grid = math_library_grid(data)
+    how = (
+        "The math library under each backend, per function family: the largest error, in ULPs, "
+        "of single-function probes at exactly representable inputs against the mpmath truth, "
+        "as measured by <code>symbench accuracy</code> on the machine each entry of "
+        "<code>math_accuracy.toml</code> names (not by these runs). A check scales a kernel's "
+        "tolerance by the worst family it calls, up to 8 ULP; above that the library diverges "
+        "and a failure it causes is a known divergence."
+    )
+    body = error_plot(grid) if grid else _empty("No measured entries for these backends.")
+    return _section("mathlib", "5. Math libraries (measured per function family)", how, body)
+
+
 def _compile_html(data: Data) -> str:
     grid = compile_grid(data)
     how = (
@@ -216,6 +231,7 @@ def render_html(data: Data) -> str:
         _error_html(data),
         _compile_html(data),
         _crossover_html(data),
+        _math_html(data),
         _untimed_html(data),
         "</body></html>",
     ]

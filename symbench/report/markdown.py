@@ -14,6 +14,7 @@ from .data import (
     crossovers,
     error_grid,
     fmt_n,
+    math_library_grid,
     packages_rows,
     runs_rows,
     speedup_grid,
@@ -32,9 +33,9 @@ def _md_table(head: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _md_grid(grid: Grid) -> str:
+def _md_grid(grid: Grid, first: str = "kernel · dtype") -> str:
     rows = [[label, *texts] for label, texts in zip(grid.rows, grid.texts)]
-    return _md_table(["kernel · dtype", *grid.cols], rows)
+    return _md_table([first, *grid.cols], rows)
 
 
 def _md_header(data: Data) -> list[str]:
@@ -73,4 +74,7 @@ def render_md(data: Data) -> str:
     out += ["## Max error (ULP) against the mpmath reference", ""]
     grid = error_grid(data)
     out += [_md_grid(grid) if grid else "No equivalence results with errors recorded.", ""]
+    out += ["## Math libraries (max ULP per function family, `symbench accuracy`)", ""]
+    grid = math_library_grid(data)
+    out += [_md_grid(grid, "family") if grid else "No measured entries for these backends.", ""]
     return "\n".join(out)
