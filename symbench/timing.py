@@ -239,7 +239,8 @@ def time_compiled(compiled, inputs: list[np.ndarray], **kwargs) -> Timing:
 
 
 def thread_settings() -> dict[str, Any]:
-    """Environment and library settings that decide how many threads kernels use."""
+    """Environment and library settings that decide how many threads kernels use (and how
+    JAX takes device memory)."""
     keys = (
         "OMP_NUM_THREADS",
         "MKL_NUM_THREADS",
@@ -249,6 +250,8 @@ def thread_settings() -> dict[str, Any]:
         "NUMBA_NUM_THREADS",
         "NUMBA_THREADING_LAYER",
         "XLA_FLAGS",
+        "XLA_PYTHON_CLIENT_PREALLOCATE",
+        "XLA_PYTHON_CLIENT_MEM_FRACTION",
     )
     settings: dict[str, Any] = {k: os.environ.get(k) for k in keys}
     settings["cpu_count"] = os.cpu_count()

@@ -157,3 +157,19 @@ def test_jax_devices_include_cpu():
     assert "cpu" in b.devices()
     with pytest.raises(Unsupported):
         b.compile(get_kernel("add"), "float64", device="tpu:7")
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "false"), ("true", "true")])
+def test_jax_does_not_take_the_gpu_memory_cupy_needs_unless_told_to(preset, expected):
+    import subprocess
+
+    pytest.importorskip("jax")
+    env = {k: v for k, v in os.environ.items() if k != "XLA_PYTHON_CLIENT_PREALLOCATE"}
+    if preset is not None:
+        env["XLA_PYTHON_CLIENT_PREALLOCATE"] = preset
+    code = (
+        "import os; from symbench.backends.jax_backend import _jax; _jax(); "
+        "print(os.environ['XLA_PYTHON_CLIENT_PREALLOCATE'])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == expected, out.stderr

@@ -26,6 +26,7 @@ store="$out/runs"
 kernels=add,sigmoid,gelu,rbf,black_scholes
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
+# (symbench already makes JAX allocate GPU memory on demand, so CuPy in the same process has room)
 symbench backends | tee "$out/backends.txt"
 # check exits 1 on a failing pair: keep going, the findings show it.
 symbench check --device "$dev" --no-progress --json > "$out/check.json" || true

@@ -7,6 +7,8 @@ float64; float32 inputs stay float32 (Python constants are weakly typed).
 
 from __future__ import annotations
 
+import os
+
 from ..errors import Unsupported
 from ..kernels.core import Kernel
 from .base import Backend, Compiled
@@ -14,6 +16,10 @@ from .codegen import lambdified_source, lambdify_checked
 
 
 def _jax():
+    # symbench runs JAX beside CuPy in one process: JAX's default, taking 75 % of a GPU's
+    # memory when it first touches it, would leave CuPy too little at 10^8 elements. Allocate
+    # on demand unless the user chose otherwise (recorded with the thread settings).
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     import jax
 
     jax.config.update("jax_enable_x64", True)
