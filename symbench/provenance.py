@@ -85,6 +85,19 @@ def collect(argv: list[str] | None = None) -> dict[str, Any]:
         "compiler": compiler_info(),
         "machine": fingerprint(),
         "threads": thread_settings(),
+        "data": data_files(),
+    }
+
+
+def data_files() -> dict[str, str]:
+    """sha256 of the packaged data that judges results: known divergences and the measured
+    math-library accuracy that scales tolerances."""
+    import hashlib
+    from importlib.resources import files
+
+    return {
+        name: hashlib.sha256(files("symbench").joinpath(name).read_bytes()).hexdigest()
+        for name in ("divergences.toml", "math_accuracy.toml")
     }
 
 

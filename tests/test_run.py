@@ -43,6 +43,8 @@ def test_record_has_the_provenance_needed_to_rerun(recorded):
     assert load_file(path) == json.loads(path.read_text())
     prov = record["provenance"]
     assert prov["symbench"] and prov["python"]["version"]
+    assert set(prov["data"]) == {"divergences.toml", "math_accuracy.toml"}
+    assert all(len(h) == 64 for h in prov["data"].values())
     for pkg in ("sympy", "numpy", "mpmath", "numba", "llvmlite"):
         assert prov["packages"][pkg]
     assert set(prov["git"]) == {"commit", "dirty", "root"}
