@@ -1,0 +1,172 @@
+"""`symbench backends`, `kernels`, `show` and `history`: what is here and what was stored."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..devices import fingerprint
+from .output import (
+    STATUS_STYLE,
+    escape,
+    fmt_number,
+    fmt_seconds,
+    get_console,
+    print_json,
+    summary_table,
+    warn_line,
+)
+
+
+def cmd_backends(args: argparse.Namespace) -> int:
+    from ..backends import backend_ids, get_backend
+
+    rows = [get_backend(b).describe() for b in backend_ids()]
+    if args.json:
+        print_json(rows)
+        return 0
+    from rich.table import Table
+
+    table = Table(title="backends")
+    for col in ("id", "version", "devices", "status"):
+        table.add_column(col)
+    for r in rows:
+        status = (
+            "[green]available[/]"
+            if r["available"]
+            else f"[dim]unavailable: {escape(r['reason'])}[/]"
+        )
+        table.add_row(r["id"], r["version"] or "-", ", ".join(r["devices"]) or "-", status)
+    console = get_console()
+    console.print(table)
+    for line in device_lines(fingerprint()):
+        console.print(escape(line))
+    return 0
+
+
+def device_lines(fp: dict[str, Any]) -> list[str]:
+    """The machine's devices as ``symbench backends`` prints them under its table."""
+    cpu = fp["cpu"]
+    lines = [f"cpu: {cpu['model']}, {cpu['cores_usable']} usable cores, host {fp['hostname']}"]
+    for g in fp.get("gpus", []):
+        mem = f"{g['memory_bytes'] / 2**30:.0f} GiB" if g.get("memory_bytes") else "?"
+        clocks = f", SM max {g['sm_clock_max_mhz']} MHz" if g.get("sm_clock_max_mhz") else ""
+        lines.append(
+            f"{g['id']}: {g['name']} (cc {g['compute_capability']}, {mem}, driver "
+            f"{g['driver']}, CUDA {g['cuda_driver']}{clocks}) uuid {g['uuid']}"
+        )
+    lines += [
+        f"jax {d['id']}: {d['kind']}" for d in fp.get("jax_devices", []) if d["platform"] != "cpu"
+    ]
+    if len(lines) == 1:
+        lines.append("no GPU or TPU found (NVML and JAX see none)")
+    return lines
+
+
+def cmd_kernels(args: argparse.Namespace) -> int:
+    from ..kernels import catalog, load_kernels_file
+
+    kernels = list(catalog().values())
+    if args.kernels_file:
+        kernels = load_kernels_file(args.kernels_file) + kernels
+    rows = [
+        {
+            "name": k.name,
+            "args": list(k.arg_names),
+            "expr": str(k.expr),
+            "domains": {n: [d.lo, d.hi] for n, d in zip(k.arg_names, k.domains)},
+            "doc": k.doc,
+            "source": k.source,
+        }
+        for k in kernels
+    ]
+    if args.json:
+        print_json(rows)
+        return 0
+    from rich.table import Table
+
+    table = Table(title="kernels")
+    for col in ("name", "args", "expression", "doc"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        expr = r["expr"] if len(r["expr"]) <= 60 else r["expr"][:57] + "..."
+        table.add_row(r["name"], ", ".join(r["args"]), escape(expr), escape(r["doc"]))
+    get_console().print(table)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from ..records import Store
+
+    record = Store.open(args.store).load(args.run)
+    if args.json:
+        print_json(record)
+        return 0
+    from rich.table import Table
+
+    sizes = sorted({t["size"] for r in record["results"] for t in r.get("timings", [])})
+    table = Table(title=f"run {record['run_id']}  ({record['created']})")
+    for col in ("kernel", "backend", "device", "dtype", "status", "max ULP"):
+        table.add_column(col)
+    for n in sizes:
+        table.add_column(f"n={n:,}", justify="right")
+    for r in record["results"]:
+        if r["status"] == "unavailable":
+            continue
+        by = {t["size"]: t for t in r.get("timings", [])}
+        table.add_row(
+            r["kernel"],
+            r["backend"],
+            r["device"],
+            r["dtype"],
+            f"[{STATUS_STYLE.get(r['status'], '')}]{r['status']}[/]",
+            fmt_number(r.get("max_ulp"), ".1f")
+            if not isinstance(r.get("max_ulp"), str)
+            else r["max_ulp"],
+            *[fmt_seconds(by[n]["median_s"]) if n in by else "-" for n in sizes],
+        )
+    get_console().print(table)
+    summary_table(record)
+    prov = record["provenance"]
+    git = prov.get("git", {})
+    get_console().print(
+        f"[dim]symbench {prov.get('symbench')}, git {str(git.get('commit'))[:12]}"
+        f"{' (dirty)' if git.get('dirty') else ''}, python {prov['python']['version']}, "
+        f"{prov['machine']['cpu']['model']}[/]"
+    )
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from ..records import Store
+    from ..summary import history_rows
+
+    records, problems = Store.open(args.store).load_all()
+    for p in problems:
+        warn_line(f"{p} (skipped)")
+    rows = history_rows(records, args.kernel, args.backend)
+    if args.json:
+        print_json(rows)
+        return 0
+    from rich.table import Table
+
+    table = Table(title="run history (oldest first)")
+    for col in ("run", "created", "commit", "pairs", "passed", "best time at largest size", "cpu"):
+        table.add_column(col)
+    for r in rows:
+        size = (
+            "-"
+            if r["largest_size"] is None
+            else f"{fmt_seconds(r['best_median_s'])} (n={r['largest_size']:,})"
+        )
+        table.add_row(
+            r["run_id"],
+            r["created"],
+            r["commit"] or "-",
+            str(r["pairs"]),
+            str(r["passed"]),
+            size,
+            r["cpu"],
+        )
+    get_console().print(table)
+    return 0
