@@ -113,13 +113,14 @@ def round_robin(
     repeats: int = DEFAULT_REPEATS,
     min_sample_s: float = DEFAULT_MIN_SAMPLE_S,
     warmup: int = 2,
+    shared_loops: bool = False,
 ) -> list[Timing | Exception]:
     """Samples of several callables taken in turns: round ``i`` takes sample ``i`` of each
     (odd rounds in reverse order), so a burst of load or a drift of the machine's speed is
     spread over all of them instead of shifting one block of them, which a comparison of
-    two runs would take for a code change. Each callable is warmed up and calibrated on its
-    own loop count first. One that raises keeps the exception in its place, and the others
-    go on.
+    two runs would take for a code change. Each callable is warmed up and calibrated first,
+    on its own loop count or (``shared_loops``) all on the largest. One that raises keeps
+    the exception in its place, and the others go on.
     """
     if repeats < 1:
         raise ValueError("repeats must be at least 1")
@@ -138,6 +139,8 @@ def round_robin(
                 calibration_s[i] = time.perf_counter() - start
             except Exception as exc:
                 failed[i] = exc
+        if shared_loops:
+            loops = [max(loops)] * n
         for r in range(repeats):
             with _quiet():
                 for i in range(n) if r % 2 == 0 else reversed(range(n)):
@@ -167,21 +170,18 @@ def interleave(
     """
     if pairs < 1:
         raise ValueError("pairs must be at least 1")
-    a: list[float] = []
-    b: list[float] = []
-    with _no_fp_warnings():
-        for _ in range(warmup):
-            call_a()
-            call_b()
-        start = time.perf_counter()
-        loops = max(calibrate(call_a, min_sample_s), calibrate(call_b, min_sample_s))
-        calibration_s = time.perf_counter() - start
-        with _quiet():
-            for i in range(pairs):
-                order = ((call_a, a), (call_b, b)) if i % 2 == 0 else ((call_b, b), (call_a, a))
-                for call, samples in order:
-                    samples.append(_run(call, loops) / loops)
-    return Timing(a, loops, warmup, calibration_s), Timing(b, loops, warmup, calibration_s)
+    # Two callables round-robin on one loop count: rounds alternate a b, b a = ABBA.
+    a, b = round_robin(
+        [call_a, call_b],
+        repeats=pairs,
+        min_sample_s=min_sample_s,
+        warmup=warmup,
+        shared_loops=True,
+    )
+    for timing in (a, b):
+        if isinstance(timing, Exception):
+            raise timing
+    return a, b
 
 
 LATENCY_CALLS = (5, 400)  # fewest and most single calls for the per-call percentiles

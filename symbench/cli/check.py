@@ -21,6 +21,7 @@ from .output import (
     print_unavailable,
     save_json,
     select_from,
+    selection_errors,
 )
 
 
@@ -85,9 +86,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print_json([r.to_dict(with_source=args.with_source) for r in results])
     else:
         _check_table(results)
-    for err in sel.errors:
-        error_line(err)
-    if sel.errors:
+    if selection_errors(sel):
         return 2
     return 1 if any(r.status in FAILING for r in results) else 0
 
@@ -133,9 +132,7 @@ def cmd_accuracy(args: argparse.Namespace) -> int:
         print_json([r.to_dict() for r in results])
     else:
         (_accuracy_table if args.detail else _accuracy_matrix)(results)
-    for err in sel.errors:
-        error_line(err)
-    if sel.errors:
+    if selection_errors(sel):
         return 2
     return 1 if any(r.status == "error" for r in results) else 0
 

@@ -206,3 +206,10 @@ def select_from(args: argparse.Namespace, kernel_names=None, dtypes=None):
         rtol=args.rtol,
         atol=args.atol,
     )
+
+
+def selection_errors(sel) -> bool:
+    """Print each name the user got wrong (the valid ones already ran); True if any."""
+    for err in sel.errors:
+        error_line(err)
+    return bool(sel.errors)

@@ -7,11 +7,11 @@ import argparse
 from ..errors import BadInput
 from .output import (
     RichReporter,
-    error_line,
     escape,
     get_console,
     print_json,
     select_from,
+    selection_errors,
     summary_table,
 )
 
@@ -66,9 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         summary_table(record)
         get_console().print(f"record: {path}  ({record['duration_s']:.0f} s)")
-    for err in sel.errors:
-        error_line(err)
-    if sel.errors:
+    if selection_errors(sel):
         return 2
     return 1 if any(r["status"] in FAILING for r in record["results"]) else 0
 
