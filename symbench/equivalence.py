@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from . import accuracy as _acc
 from . import divergences as _div
+from . import tolerance as _tol
 from .backends import Backend, Compiled
 from .errors import Unavailable, Unsupported, first_line
 from .inputs import DEFAULT_SEED, make_inputs
-from .kernels.core import Kernel, Tolerance
+from .kernels.core import Kernel
 from .reference import Reference, reference
 
 STATUSES = ("pass", "fail", "xfail", "unsupported", "unavailable", "error")
@@ -33,8 +33,10 @@ DEFAULT_SIZE = 1000
 class Comparison:
     """Errors of ``got`` against the reference, over the compared points.
 
-    ``max_ulp`` is taken over the points where the relative tolerance governs
-    (``rtol * |truth| >= atol``); the relative and absolute errors over all of them.
+    ``max_ulp`` is taken over the well-conditioned points (where a correct evaluation is
+    good to ``WELL_CONDITIONED_ULP``): near a root of a cancelling expression a tiny
+    absolute error is a huge count of the truth's tiny ULPs. The relative and absolute
+    errors are taken over all points.
     """
 
     points: int
@@ -45,6 +47,7 @@ class Comparison:
     bad_points: int
     worst: int | None  # index (into the compared points) of the worst offender
     reason: str
+    worst_ratio: float | None = None  # max over points of error / allowed error
 
     @property
     def passed(self) -> bool:
@@ -69,7 +72,8 @@ class CheckResult:
     special: list[dict[str, Any]] = field(default_factory=list)
     source: str | None = None
     build: dict[str, Any] = field(default_factory=dict)
-    tolerance: dict[str, Any] = field(default_factory=dict)  # rtol, atol, scale, why
+    # how the allowed error was made (method, scaling, why) and its value at the worst point
+    tolerance: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self, with_source: bool = False) -> dict[str, Any]:
         d = asdict(self)
@@ -86,9 +90,15 @@ def _fmt(v: float) -> str:
 
 
 def compare(
-    ref: Reference, got: np.ndarray, dtype: str, tol: Tolerance, inputs: list[np.ndarray], names
+    ref: Reference,
+    got: np.ndarray,
+    dtype: str,
+    allowed: np.ndarray,
+    inputs: list[np.ndarray],
+    names,
 ) -> Comparison:
-    """Compare a backend's full output ``got`` with ``ref`` at the reference's indices."""
+    """Compare a backend's full output ``got`` with ``ref`` at the reference's indices;
+    ``allowed`` is the absolute error each reference point may have."""
     dt = np.dtype(dtype)
     g = np.asarray(got)[ref.indices]
     ref_t = ref.hi.astype(dt)  # the truth rounded to the target dtype (for +-inf/NaN places)
@@ -108,26 +118,35 @@ def compare(
         )
         spacing = np.spacing(np.abs(ref_t).astype(dt)).astype(np.float64)
         ulp = np.where(finite, abs_err / np.where(spacing > 0, spacing, 1.0), 0.0)
-        within = abs_err <= tol.atol + tol.rtol * mag
+        within = abs_err <= allowed
+        ratio = np.where(finite, abs_err / np.where(allowed > 0, allowed, np.inf), 0.0)
+        ratio = np.where(finite & (allowed <= 0) & (abs_err > 0), np.inf, ratio)
     bad = (~within & finite) | ~nonfinite_ok
     nbad = int(bad.sum())
     any_finite = bool(finite.any())
     worst = None
     reason = ""
     if nbad:
-        score = np.where(bad, np.where(nonfinite_ok, ulp, np.inf), -1.0)
+        score = np.where(bad, np.where(nonfinite_ok, ratio, np.inf), -1.0)
         worst = int(np.argmax(score))
         i = int(ref.indices[worst])
         where = ", ".join(f"{n}={_fmt(a[i])}" for n, a in zip(names, inputs))
         kind = "NaN/Inf placement differs" if not nonfinite_ok[worst] else "outside tolerance"
+        detail = (
+            f" (error {abs_err[worst]:.3g}, allowed {allowed[worst]:.3g} there)"
+            if nonfinite_ok[worst]
+            else ""
+        )
         reason = (
             f"{nbad} of {len(g)} points wrong ({kind}); worst at {where}: got {_fmt(g[worst])}, "
-            f"want {_fmt(ref.hi[worst])} (rtol={tol.rtol:g}, atol={tol.atol:g})"
+            f"want {_fmt(ref.hi[worst])}{detail}"
         )
-    # ULPs are reported where the relative tolerance governs: where atol does, the truth is
-    # so close to zero that a tiny absolute error is a huge count of its tiny ULPs.
-    relative = finite & (tol.rtol * mag >= tol.atol)
-    ulp_points = relative if relative.any() else finite
+    elif any_finite:
+        worst = int(np.argmax(np.where(finite, ratio, -1.0)))
+    # ULPs are reported where a correct evaluation is good to a few ULPs: near a root of a
+    # cancelling expression a tiny absolute error is a huge count of the truth's tiny ULPs.
+    well = finite & (allowed <= _tol.WELL_CONDITIONED_ULP * spacing)
+    ulp_points = well if well.any() else finite
     return Comparison(
         points=len(g),
         max_ulp=float(ulp[ulp_points].max()) if any_finite else None,
@@ -137,6 +156,7 @@ def compare(
         bad_points=nbad,
         worst=worst,
         reason=reason,
+        worst_ratio=float(ratio[finite].max()) if any_finite else None,
     )
 
 
@@ -153,6 +173,11 @@ def _special(kernel: Kernel, inputs, got, ref: Reference) -> list[dict[str, Any]
             }
         )
     return rows
+
+
+def bound_at(kernel: Kernel, inputs: list[np.ndarray], ref: Reference, dtype: str) -> _tol.Bound:
+    """The running error bound of ``kernel`` at the reference's points."""
+    return _tol.running_bound(kernel, [np.asarray(a)[ref.indices] for a in inputs], dtype)
 
 
 class Outcome(Exception):
@@ -210,23 +235,28 @@ def check_one(
     size: int = DEFAULT_SIZE,
     seed: int = DEFAULT_SEED,
     divergences: list[_div.Divergence] | None = None,
-    accuracy: Mapping[tuple[str, str, str, str], _acc.Measured] | None = None,
+    accuracy: Mapping[tuple[str, str, str, str], _tol.Measured] | None = None,
     ref: Reference | None = None,
     inputs: list[np.ndarray] | None = None,
     compiled: Compiled | None = None,
+    bound: _tol.Bound | None = None,
 ) -> CheckResult:
     """Compile ``kernel`` with ``backend`` and judge its output. Never raises for a backend's
     failure: every outcome is a status with a reason.
 
-    The kernel's tolerance is scaled by the measured accuracy of the backend's math library
-    for the families the kernel uses (``accuracy``: the packaged ``math_accuracy.toml``
-    when None); ``CheckResult.tolerance`` says by how much and why.
+    Each point may be off by ``SAFETY`` times the expression's running error bound there
+    (``symbench.tolerance``), with each function family's share scaled by the measured
+    accuracy of the backend's math library (``accuracy``: the packaged
+    ``math_accuracy.toml`` when None); ``CheckResult.tolerance`` says how, and the
+    allowed error at the worst point.
     """
     result = CheckResult(kernel.name, backend.id, device, dtype, "error", size=size)
     if inputs is None:
         inputs = make_inputs(kernel, size, dtype, seed)
     if ref is None:
         ref = reference(kernel, inputs)
+    if bound is None:
+        bound = bound_at(kernel, inputs, ref, dtype)
     try:
         compiled, got = compile_and_call(kernel, backend, dtype, device, inputs, compiled)
     except Outcome as out:
@@ -239,9 +269,10 @@ def check_one(
     if problem is not None:
         result.status, result.reason = problem.status, problem.reason
         return result
-    effective = _acc.effective_tolerance(kernel, backend.id, device, dtype, accuracy)
-    result.tolerance = effective.to_dict()
-    cmp = compare(ref, got, dtype, effective.tolerance, inputs, kernel.arg_names)
+    allowed = _tol.allowed_error(bound, ref.hi, kernel, backend.id, device, dtype, accuracy)
+    cmp = compare(ref, got, dtype, allowed.error, inputs, kernel.arg_names)
+    truth = float(ref.hi[cmp.worst]) if cmp.worst is not None else None
+    result.tolerance = allowed.describe(cmp.worst, truth, dtype)
     result.max_ulp, result.max_rel_err, result.max_abs_err = (
         cmp.max_ulp,
         cmp.max_rel_err,
@@ -250,8 +281,8 @@ def check_one(
     result.nonfinite_match, result.points = cmp.nonfinite_match, cmp.points
     result.special = _special(kernel, inputs, got, ref)
     result.status, result.reason = ("pass", "") if cmp.passed else ("fail", cmp.reason)
-    if cmp.reason and effective.why:
-        result.reason += f"; tolerance x{effective.scale:.3g} ({effective.why})"
+    if cmp.reason and allowed.effective.why:
+        result.reason += f"; bound scaled by measured libraries ({allowed.effective.why})"
     known = _div.lookup(kernel.name, backend.id, dtype, device, divergences)
     if known is not None:
         if result.status == "fail":
@@ -289,7 +320,8 @@ def check_matrix(
     for k in kernels:
         for dt in dtypes:
             inputs = make_inputs(k, size, dt, seed)
-            prepared[k.name, dt] = (inputs, reference(k, inputs))
+            ref = reference(k, inputs)
+            prepared[k.name, dt] = (inputs, ref, bound_at(k, inputs, ref, dt))
     jobs_list = []
     for k in kernels:
         for b, reason, devs in plan:
@@ -301,9 +333,18 @@ def check_matrix(
         k, b, reason, dev, dt = job
         if reason is not None:
             return CheckResult(k.name, b.id, dev, dt, "unavailable", reason, size=size)
-        inputs, ref = prepared[k.name, dt]
+        inputs, ref, bound = prepared[k.name, dt]
         return check_one(
-            k, b, dt, dev, size=size, seed=seed, divergences=entries, ref=ref, inputs=inputs
+            k,
+            b,
+            dt,
+            dev,
+            size=size,
+            seed=seed,
+            divergences=entries,
+            ref=ref,
+            inputs=inputs,
+            bound=bound,
         )
 
     # Builds (Cython, ufuncify) are subprocesses: running pairs on a few threads keeps every

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from .backends import REGISTRY, Backend, get_backend
 from .errors import BadInput, unknown_name
-from .kernels import DEFAULT_TOLERANCES, Domain, Kernel, Tolerance, catalog, load_kernels_file
+from .kernels import Domain, Kernel, Tolerance, catalog, load_kernels_file
 from .kernels.core import DTYPES
 
 
@@ -73,12 +73,8 @@ def select(
     if expr is not None:
         tolerances = None
         if rtol is not None or atol is not None:
-            tolerances = {
-                dt: Tolerance(
-                    rtol=rtol if rtol is not None else DEFAULT_TOLERANCES[dt].rtol, atol=atol or 0.0
-                )
-                for dt in DTYPES
-            }
+            allowance = Tolerance(rtol or 0.0, atol or 0.0, "given on the command line")
+            tolerances = dict.fromkeys(DTYPES, allowance)
         domains = parse_domain_options(domain_options or [])
         extra.append(Kernel.from_expr(expr, domains, name="expr", tolerances=tolerances))
     elif rtol is not None or atol is not None:

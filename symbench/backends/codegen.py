@@ -9,6 +9,8 @@ import inspect
 from collections.abc import Callable
 
 import sympy as sp
+from sympy.core.relational import Relational
+from sympy.logic.boolalg import BooleanFunction
 
 from ..errors import Unsupported
 from ..kernels.core import Kernel
@@ -20,7 +22,12 @@ def with_float_constants(expr: sp.Expr) -> sp.Expr:
     Printed as plain literals they take the dtype of the arrays (NumPy's weak scalars,
     C's ``F`` suffix for float32) instead of silently promoting float32 work to float64.
     """
-    return sp.nfloat(expr, n=17, exponent=False)
+    if expr.is_Atom:
+        return sp.nfloat(expr, n=17, exponent=False) if isinstance(expr, sp.Expr) else expr
+    if isinstance(expr, sp.Expr) and not expr.has(Relational, BooleanFunction):
+        return sp.nfloat(expr, n=17, exponent=False)
+    # sympy's nfloat fails on conditions (And has no .n()): convert around them.
+    return expr.func(*(with_float_constants(a) for a in expr.args))
 
 
 def lambdify_checked(
@@ -32,6 +39,7 @@ def lambdify_checked(
     arrays: bool = True,
     expr: sp.Expr | None = None,
     extra_args: tuple[sp.Symbol, ...] = (),
+    printer=None,
 ) -> Callable:
     """``sympy.lambdify`` that fails at compile time, not call time, on unknown functions.
 
@@ -43,7 +51,9 @@ def lambdify_checked(
     """
     expr = with_float_constants(kernel.expr) if expr is None else expr
     try:
-        fn = sp.lambdify((*kernel.args, *extra_args), expr, modules=modules, cse=cse)
+        fn = sp.lambdify(
+            (*kernel.args, *extra_args), expr, modules=modules, cse=cse, printer=printer
+        )
     except (TypeError, NameError, NotImplementedError, KeyError) as exc:
         raise Unsupported(f"{backend_id}: {exc}") from None
     missing = sorted(

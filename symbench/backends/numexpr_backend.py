@@ -17,6 +17,37 @@ from .base import Backend, Compiled
 from .codegen import lambdified_source, lambdify_checked, with_float_constants
 
 
+def _printer_class():
+    """SymPy's NumExprPrinter with elementwise Max/Min and bitwise logic: it prints
+    ``max(x, y)`` (a reduction in numexpr) and ``and``/``or`` (which numexpr refuses)."""
+    from sympy.printing.lambdarepr import NumExprPrinter
+
+    class Printer(NumExprPrinter):
+        def _print_And(self, expr):
+            return "(" + " & ".join(f"({self._print(a)})" for a in expr.args) + ")"
+
+        def _print_Or(self, expr):
+            return "(" + " | ".join(f"({self._print(a)})" for a in expr.args) + ")"
+
+        def _print_Not(self, expr):
+            return f"(~({self._print(expr.args[0])}))"
+
+        def _fold(self, expr, op):
+            out = self._print(expr.args[0])
+            for a in expr.args[1:]:
+                b = self._print(a)
+                out = f"where(({out}) {op} ({b}), {out}, {b})"
+            return out
+
+        def _print_Max(self, expr):
+            return self._fold(expr, ">=")
+
+        def _print_Min(self, expr):
+            return self._fold(expr, "<=")
+
+    return Printer
+
+
 class NumexprBackend(Backend):
     id = "numexpr"
     library = "numexpr"
@@ -26,7 +57,7 @@ class NumexprBackend(Backend):
         import numexpr
         from sympy.printing.lambdarepr import NumExprPrinter
 
-        known = set(NumExprPrinter._numexpr_functions) | {"Piecewise"}
+        known = set(NumExprPrinter._numexpr_functions) | {"Piecewise", "Max", "Min"}
         lacking = sorted({type(f).__name__ for f in kernel.expr.atoms(sp.Function)} - known)
         if lacking:
             raise Unsupported(f"numexpr has no {', '.join(lacking)}")
@@ -42,7 +73,15 @@ class NumexprBackend(Backend):
         expr = expr.xreplace(dict(zip(floats, names)))
         constants = [np.asarray(float(c), dtype=dtype) for c in floats]
         # cse=False: lambdify's numexpr printer emits a single evaluate() string.
-        lam = lambdify_checked(kernel, "numexpr", self.id, cse=False, expr=expr, extra_args=names)
+        lam = lambdify_checked(
+            kernel,
+            [{"numexpr": numexpr}],
+            self.id,
+            cse=False,
+            expr=expr,
+            extra_args=names,
+            printer=_printer_class(),
+        )
 
         def fn(*arrays):
             return lam(*arrays, *constants)

@@ -352,9 +352,16 @@ def _kernel_options(p: argparse.ArgumentParser) -> None:
         help="input range of one symbol of --expr (one per symbol)",
     )
     p.add_argument(
-        "--rtol", type=float, help="relative tolerance for --expr (default 1e-13 / 1e-5)"
+        "--rtol",
+        type=float,
+        help="extra relative allowance for --expr, on top of the expression's own "
+        "rounding-error bound (default 0)",
     )
-    p.add_argument("--atol", type=float, help="absolute tolerance for --expr (default 0)")
+    p.add_argument(
+        "--atol",
+        type=float,
+        help="extra absolute allowance for --expr, on top of the bound (default 0)",
+    )
     p.add_argument("--kernels-file", metavar="FILE", help="a Python file defining KERNELS")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.physics.hydrogen import R_nl
 
-from .core import Domain, Kernel, Tolerance
+from .core import Domain, Kernel
 
 x, y = sp.symbols("x y", real=True)
 
@@ -35,7 +35,6 @@ KERNELS = [
             "sin(x)/x as written; at x=0 it is 0/0, whose truth here is NaN (IEEE), not the limit 1"
         ),
         source="sympy timing study (lambdify vs ufuncify)",
-        tolerances={"float32": Tolerance(rtol=1e-5, atol=1e-7)},
     ),
     Kernel(
         name="hydrogen_r31",
@@ -44,6 +43,5 @@ KERNELS = [
         domains=(Domain(0.0, 5.0, special=(0.0,)),),
         doc="hydrogen-like radial function R_nl(n=3, l=1, r, Z=6)",
         source="sympy.physics.hydrogen.R_nl; sympy timing study",
-        tolerances={"float64": Tolerance(rtol=1e-13, atol=1e-15), "float32": Tolerance(1e-5, 1e-6)},
     ),
 ]

@@ -58,20 +58,28 @@ class Domain:
 
 @dataclass(frozen=True)
 class Tolerance:
-    """An element passes when ``|got - ref| <= atol + rtol * |ref|`` (like numpy.isclose).
+    """An explicit allowance on top of the expression's own rounding-error bound.
 
-    ``rtol`` and ``atol`` state how accurately the formula *as written* can be evaluated in
-    the dtype (its conditioning), not how good any one backend is: every backend is held to
-    the same numbers, scaled only by its math library's measured last-bit error
-    (``symbench.accuracy``).
+    Every point may already be off by what a correct floating-point evaluation of the
+    expression as written can be off there (``symbench.tolerance``: the running error
+    bound, scaled by the backend's measured math-library error). ``Tolerance`` adds
+    ``atol + rtol * |truth|`` to that, and must say why in ``reason``: no catalog kernel
+    needs one, and a user's ``--rtol``/``--atol`` is recorded as given on the command line.
     """
 
-    rtol: float
+    rtol: float = 0.0
     atol: float = 0.0
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("rtol", "atol"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise BadInput(f"tolerance {name} must be a finite number >= 0, got {value!r}")
 
 
 DEFAULT_TOLERANCES: Mapping[str, Tolerance] = MappingProxyType(
-    {"float64": Tolerance(rtol=1e-13), "float32": Tolerance(rtol=1e-5)}
+    {"float64": Tolerance(), "float32": Tolerance()}
 )
 
 

@@ -26,7 +26,6 @@ KERNELS = [
         domains=(Domain(0.1, 20.0, special=(1.0, 2.0)),),
         doc="Euler gamma function on (0.1, 20)",
         source="special function; C99 tgamma",
-        tolerances={"float64": Tolerance(rtol=1e-13), "float32": Tolerance(rtol=1e-5)},
     ),
     Kernel(
         name="bessel_j0",
@@ -35,7 +34,16 @@ KERNELS = [
         domains=(Domain(0.0, 50.0, special=(0.0,)),),
         doc="Bessel function of the first kind J0(x); not every backend's library has it",
         source="special function",
-        tolerances={"float64": Tolerance(rtol=1e-12, atol=1e-15), "float32": Tolerance(1e-5, 1e-6)},
+        # The one stated allowance in the catalog. J0 libraries are accurate in absolute,
+        # not relative, terms near J0's zeros (Cephes j0, which SciPy uses, documents a
+        # peak absolute error of 4.2e-16 on [0, 30]). Without it, NumPy/SciPy float64 is
+        # outside the relative bound at 189 of 1000 points, worst 1.2e-16 absolute at
+        # x = 21.2 next to a zero, where the bound allows 3.3e-19.
+        tolerances={
+            "float64": Tolerance(
+                atol=5e-16, reason="J0 libraries are accurate to ~4e-16 absolute near zeros"
+            )
+        },
     ),
     Kernel(
         name="hydrogen_sum8",
@@ -47,6 +55,5 @@ KERNELS = [
             "~600 operations, stresses compile time and common-subexpression elimination"
         ),
         source="sympy.physics.hydrogen.R_nl",
-        tolerances={"float64": Tolerance(rtol=1e-12, atol=1e-13), "float32": Tolerance(1e-4, 1e-5)},
     ),
 ]

@@ -20,7 +20,10 @@ def kernel_to_dict(k: Kernel) -> dict[str, Any]:
             {"lo": d.lo, "hi": d.hi, "special": list(d.special), "scale": d.scale}
             for d in k.domains
         ],
-        "tolerances": {dt: {"rtol": t.rtol, "atol": t.atol} for dt, t in k.tolerances.items()},
+        "tolerances": {
+            dt: {"rtol": t.rtol, "atol": t.atol, "reason": t.reason}
+            for dt, t in k.tolerances.items()
+        },
         "doc": k.doc,
         "source": k.source,
         "content_hash": k.content_hash,
