@@ -475,7 +475,10 @@ class _Propagator:
 
     def function(self, node, kids):
         cols = [v for v, _ in kids]
-        v = _call(_function_value(node), cols, self.n)
+        try:
+            v = _call(_function_value(node), cols, self.n)
+        except Exception as exc:  # an undefined function, or one no library evaluates
+            raise NoErrorModel(f"cannot evaluate {type(node).__name__}: {exc}") from None
         terms = []
         for i, (_, e) in enumerate(kids):
             if not any(np.any(p != 0) for p in e.values()):

@@ -102,7 +102,9 @@ class Backend:
         """Compile ``kernel`` for ``dtype`` on ``device``; time it into ``compile_s``.
 
         Raises ``Unavailable`` (library, compiler or device missing) or ``Unsupported``
-        (this backend cannot express the kernel, dtype or device).
+        (this backend cannot express the kernel, dtype or device). Backends see the
+        kernel with its arguments renamed (``Kernel.for_codegen``), so no user name can
+        collide with a keyword or with the generated code's own names.
         """
         self.check_available()
         if dtype not in self.dtypes:
@@ -110,7 +112,7 @@ class Backend:
         if device not in self.devices():
             raise Unsupported(f"{self.id} has no device {device!r} here (has {self.devices()})")
         start = time.perf_counter()
-        compiled = self._compile(kernel, dtype, device)
+        compiled = self._compile(kernel.for_codegen(), dtype, device)
         compiled.compile_s = time.perf_counter() - start
         return compiled
 

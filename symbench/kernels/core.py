@@ -10,9 +10,11 @@ from types import MappingProxyType
 
 import sympy as sp
 
-from ..errors import BadInput
+from ..errors import BadInput, first_line
+from .parse import nonfinite_constant, parse_expression, parse_number
 
 DTYPES = ("float64", "float32")
+CODEGEN_PREFIX = "sbarg"  # arguments' names inside generated code (Kernel.for_codegen)
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,11 @@ class Domain:
         if len(parts) != 2:
             raise BadInput(f"cannot read domain {text!r}: expected lo:hi, e.g. -10:10")
         try:
-            lo, hi = (float(p) for p in parts)
-        except ValueError:
-            raise BadInput(f"cannot read domain {text!r}: bounds must be numbers") from None
+            lo, hi = (parse_number(p) for p in parts)
+        except BadInput:
+            raise BadInput(
+                f"cannot read domain {text!r}: bounds must be numbers (e.g. -pi:pi, 0:1e3)"
+            ) from None
         special = (0.0,) if lo <= 0.0 <= hi else ()
         return cls(lo, hi, special=special)
 
@@ -119,11 +123,37 @@ class Kernel:
         if missing:
             names = ", ".join(sorted(str(s) for s in missing))
             raise BadInput(f"kernel {self.name}: symbol(s) {names} have no domain")
+        problem = nonfinite_constant(self.expr)
+        if problem:
+            raise BadInput(f"kernel {self.name}: {problem}")
         if self.expr.has(sp.I) or self.expr.is_real is False:
             raise BadInput(f"kernel {self.name}: expression is complex-valued: {self.expr}")
 
     def tolerance(self, dtype: str) -> Tolerance:
         return self.tolerances[dtype]
+
+    def for_codegen(self) -> Kernel:
+        """The same kernel with its arguments renamed ``sbarg0``, ``sbarg1``, ...
+
+        Any valid SymPy name (a C, C++ or Python keyword, a builtin, a name the generated
+        code uses itself, Unicode, names differing only in case) becomes an identifier that
+        is safe in every language a backend writes. Backends compile this view; reports
+        keep the user's names (``arg_names`` of the kernel itself).
+        """
+        safe = tuple(
+            sp.Symbol(f"{CODEGEN_PREFIX}{i}", **a.assumptions0) for i, a in enumerate(self.args)
+        )
+        if safe == self.args:
+            return self
+        return Kernel(
+            name=self.name,
+            args=safe,
+            expr=self.expr.xreplace(dict(zip(self.args, safe))),
+            domains=self.domains,
+            doc=self.doc,
+            source=self.source,
+            tolerances=self.tolerances,
+        )
 
     @property
     def arg_names(self) -> tuple[str, ...]:
@@ -153,9 +183,13 @@ class Kernel:
 
         >>> k = Kernel.from_expr("sin(x)/x", {"x": (-10, 10)})
         """
-        from .parse import parse_expression
-
-        parsed = parse_expression(expr) if isinstance(expr, str) else sp.sympify(expr)
+        if isinstance(expr, str):
+            parsed = parse_expression(expr)
+        else:
+            try:
+                parsed = sp.sympify(expr, strict=True)  # strict: never parses strings
+            except sp.SympifyError as exc:
+                raise BadInput(f"not a SymPy expression: {first_line(exc)}") from None
         by_name = {str(s): s for s in parsed.free_symbols}
         unknown = [n for n in domains if n not in by_name]
         if unknown:
