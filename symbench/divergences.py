@@ -14,24 +14,38 @@ else:  # pragma: no cover - Python 3.10
 
 from .errors import BadInput
 
-_FIELDS = ("kernel", "backend", "dtype", "reason", "link")
+_FIELDS = ("backend", "dtype", "reason", "link")
 
 
 @dataclass(frozen=True)
 class Divergence:
+    """A library's known failure. A ``kernel`` entry is a strict xfail of that kernel; a
+    ``function`` entry (no kernel) names a library function that is off on some inputs:
+    a kernel calling it that fails keeps its ``fail`` (users must see it) with the entry
+    named in the reason, and the fuzzer counts the failure as explained."""
+
     kernel: str
     backend: str
     dtype: str
     reason: str
     link: str
     device: str | None = None
+    function: str | None = None
 
     def matches(self, kernel: str, backend: str, dtype: str, device: str) -> bool:
-        return (self.kernel, self.backend, self.dtype) == (
-            kernel,
-            backend,
-            dtype,
-        ) and self.device in (None, device)
+        return (
+            self.function is None
+            and (self.kernel, self.backend, self.dtype) == (kernel, backend, dtype)
+            and self.device in (None, device)
+        )
+
+    def matches_function(self, functions, backend: str, dtype: str, device: str) -> bool:
+        return (
+            self.function is not None
+            and self.function in functions
+            and (self.backend, self.dtype) == (backend, dtype)
+            and self.device in (None, device.split(":", 1)[0], device)
+        )
 
 
 def load(path: str | Path | None = None) -> list[Divergence]:
@@ -48,9 +62,14 @@ def load(path: str | Path | None = None) -> list[Divergence]:
     entries = []
     for i, item in enumerate(data.get("divergence", [])):
         missing = [f for f in _FIELDS if not item.get(f)]
+        if bool(item.get("kernel")) == bool(item.get("function")):
+            missing.append("kernel or function (exactly one)")
         if missing:
             raise BadInput(f"divergence entry {i}: missing {', '.join(missing)}")
-        entries.append(Divergence(**{k: item[k] for k in (*_FIELDS, "device") if k in item}))
+        fields = (*_FIELDS, "device", "function")
+        entries.append(
+            Divergence(kernel=item.get("kernel", ""), **{k: item[k] for k in fields if k in item})
+        )
     return entries
 
 
@@ -61,3 +80,14 @@ def lookup(
         if d.matches(kernel, backend, dtype, device):
             return d
     return None
+
+
+def lookup_functions(
+    functions, backend: str, dtype: str, device: str, entries: list[Divergence] | None = None
+) -> list[Divergence]:
+    """The function-level entries for a kernel calling ``functions`` on this pair."""
+    return [
+        d
+        for d in (load() if entries is None else entries)
+        if d.matches_function(functions, backend, dtype, device)
+    ]

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import sympy as sp
 
 from . import divergences as _div
 from . import tolerance as _tol
@@ -96,14 +97,16 @@ def compare(
     allowed: np.ndarray,
     inputs: list[np.ndarray],
     names,
+    overflow: np.ndarray | None = None,
 ) -> Comparison:
     """Compare a backend's full output ``got`` with ``ref`` at the reference's indices;
-    ``allowed`` is the absolute error each reference point may have."""
+    ``allowed`` is the absolute error each reference point may have, ``overflow`` marks the
+    points where the expression as written overflows the dtype (named in the reason)."""
     dt = np.dtype(dtype)
     g = np.asarray(got)[ref.indices]
-    ref_t = ref.hi.astype(dt)  # the truth rounded to the target dtype (for +-inf/NaN places)
-    g64 = g.astype(np.float64)
     with np.errstate(all="ignore"):
+        ref_t = ref.hi.astype(dt)  # the truth rounded to the target dtype (+-inf/NaN places)
+        g64 = g.astype(np.float64)
         same_nan = np.isnan(ref.hi) == np.isnan(g)
         same_pinf = np.isposinf(ref_t) == np.isposinf(g)
         same_ninf = np.isneginf(ref_t) == np.isneginf(g)
@@ -127,8 +130,9 @@ def compare(
     worst = None
     reason = ""
     if nbad:
+        # the worst bad point: misplaced NaN/Inf first, then error/allowed, then ULPs
         score = np.where(bad, np.where(nonfinite_ok, ratio, np.inf), -1.0)
-        worst = int(np.argmax(score))
+        worst = int(np.lexsort((np.where(bad, ulp, -1.0), score))[-1])
         i = int(ref.indices[worst])
         where = ", ".join(f"{n}={_fmt(a[i])}" for n, a in zip(names, inputs))
         kind = "NaN/Inf placement differs" if not nonfinite_ok[worst] else "outside tolerance"
@@ -141,8 +145,13 @@ def compare(
             f"{nbad} of {len(g)} points wrong ({kind}); worst at {where}: got {_fmt(g[worst])}, "
             f"want {_fmt(ref.hi[worst])}{detail}"
         )
+        if overflow is not None and overflow[bad].any():
+            reason += (
+                f"; the expression as written overflows {dtype} at {int(overflow[bad].sum())} "
+                "of them (an intermediate value exceeds its range)"
+            )
     elif any_finite:
-        worst = int(np.argmax(np.where(finite, ratio, -1.0)))
+        worst = int(np.lexsort((np.where(finite, ulp, -1.0), np.where(finite, ratio, -1.0)))[-1])
     # ULPs are reported where a correct evaluation is good to a few ULPs: near a root of a
     # cancelling expression a tiny absolute error is a huge count of the truth's tiny ULPs.
     well = finite & (allowed <= _tol.WELL_CONDITIONED_ULP * spacing)
@@ -270,7 +279,7 @@ def check_one(
         result.status, result.reason = problem.status, problem.reason
         return result
     allowed = _tol.allowed_error(bound, ref.hi, kernel, backend.id, device, dtype, accuracy)
-    cmp = compare(ref, got, dtype, allowed.error, inputs, kernel.arg_names)
+    cmp = compare(ref, got, dtype, allowed.error, inputs, kernel.arg_names, allowed.overflow)
     truth = float(ref.hi[cmp.worst]) if cmp.worst is not None else None
     result.tolerance = allowed.describe(cmp.worst, truth, dtype)
     result.max_ulp, result.max_rel_err, result.max_abs_err = (
@@ -283,6 +292,10 @@ def check_one(
     result.status, result.reason = ("pass", "") if cmp.passed else ("fail", cmp.reason)
     if cmp.reason and allowed.effective.why:
         result.reason += f"; bound scaled by measured libraries ({allowed.effective.why})"
+    if result.status == "fail":
+        functions = {type(f).__name__ for f in kernel.expr.atoms(sp.Function)}
+        for d in _div.lookup_functions(functions, backend.id, dtype, device, divergences):
+            result.reason += f"; known divergence of {backend.id}'s {d.function}: {d.reason}"
     known = _div.lookup(kernel.name, backend.id, dtype, device, divergences)
     if known is not None:
         if result.status == "fail":

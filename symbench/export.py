@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from . import exprcodec
+from . import exprcodec, tolerance
 from ._version import __version__
 from .backends import Compiled, get_backend
 from .errors import BadInput, Unavailable, Unsupported
@@ -173,7 +173,8 @@ def export(
         "source": {"file": source_name, "language": compiled.language},
         "binary": binary,
         "load": load,
-        "build": compiled.build,
+        # the recipe: whether this export's compile hit the build cache is not part of it
+        "build": {k: v for k, v in compiled.build.items() if k != "cache_hit"},
         "python": {
             "version": platform.python_version(),
             "major_minor": f"{sys.version_info.major}.{sys.version_info.minor}",
@@ -492,12 +493,16 @@ def _selftest(compiled: Compiled, kernel: Kernel, dtype: str, seed: int) -> dict
     inputs = make_inputs(kernel, SELFTEST_SIZE, dtype, seed)
     with np.errstate(all="ignore"):
         got = np.asarray(compiled(*inputs), dtype=np.float64)
-    tol = kernel.tolerance(dtype)
+    # Two correct evaluations may each be off by the allowed error: their difference by twice
+    # that. The allowed error is the running bound at each sample point (symbench.tolerance).
+    bound = tolerance.running_bound(kernel, inputs, dtype)
+    allowed = tolerance.allowed_error(bound, got, kernel, compiled.backend, compiled.device, dtype)
     return {
         "inputs": [[float(v).hex() for v in a] for a in inputs],
         "output": [float(v).hex() for v in got],
-        "rtol": tol.rtol,
-        "atol": tol.atol,
+        "rtol": 0.0,
+        "atol": [2 * float(a) if np.isfinite(a) else None for a in allowed.error],
+        "tolerance": "twice the running error bound of each point (symbench.tolerance)",
     }
 
 

@@ -9,6 +9,7 @@ import inspect
 from collections.abc import Callable
 
 import sympy as sp
+from sympy.core.parameters import distribute
 from sympy.core.relational import Relational
 from sympy.logic.boolalg import BooleanFunction
 
@@ -22,12 +23,16 @@ def with_float_constants(expr: sp.Expr) -> sp.Expr:
     Printed as plain literals they take the dtype of the arrays (NumPy's weak scalars,
     C's ``F`` suffix for float32) instead of silently promoting float32 work to float64.
     """
-    if expr.is_Atom:
-        return sp.nfloat(expr, n=17, exponent=False) if isinstance(expr, sp.Expr) else expr
-    if isinstance(expr, sp.Expr) and not expr.has(Relational, BooleanFunction):
-        return sp.nfloat(expr, n=17, exponent=False)
-    # sympy's nfloat fails on conditions (And has no .n()): convert around them.
-    return expr.func(*(with_float_constants(a) for a in expr.args))
+    # distribute(False): SymPy multiplies a number into a sum (0.84*(x + y) becomes
+    # 0.84*x + 0.84*y), which turns an exact x + y into two roundings and a cancellation;
+    # the generated code must evaluate the expression as written.
+    with distribute(False):
+        if expr.is_Atom:
+            return sp.nfloat(expr, n=17, exponent=False) if isinstance(expr, sp.Expr) else expr
+        if isinstance(expr, sp.Expr) and not expr.has(Relational, BooleanFunction):
+            return sp.nfloat(expr, n=17, exponent=False)
+        # sympy's nfloat fails on conditions (And has no .n()): convert around them.
+        return expr.func(*(with_float_constants(a) for a in expr.args))
 
 
 def lambdify_checked(

@@ -5,11 +5,13 @@ wrong, 2 bad input with one line on stderr, 3 undecided from `gate`).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .. import __version__
 from ..equivalence import DEFAULT_SIZE
 from ..errors import SymbenchError
+from . import fuzz as fuzz_cli
 from .check import cmd_accuracy, cmd_check
 from .decide import cmd_export, cmd_gate, cmd_recommend, cmd_report
 from .inspect import cmd_backends, cmd_history, cmd_kernels, cmd_show
@@ -137,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detail", action="store_true", help="one row per probe, with the worst input")
     _output_options(p, "print the results as JSON")
     p.set_defaults(func=cmd_accuracy)
+
+    fuzz_cli.register(sub)
 
     p = sub.add_parser("show", help="show a stored run (table or --json)")
     p.add_argument("run", metavar="RUN", help="run id, unique prefix, 'latest', or a .json path")
@@ -406,3 +410,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         error_line("interrupted")
         return 130
+    except BrokenPipeError:
+        # The reader went away (| head): stop quietly, as Unix tools do, and keep Python
+        # from complaining again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE
