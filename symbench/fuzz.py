@@ -206,9 +206,8 @@ def run(
 
     def body(expr: sp.Expr) -> None:
         target = state["target"]
-        if target is None:
-            if report.expressions >= count or out_of_time():
-                return
+        if target is None and (report.expressions >= count or out_of_time()):
+            return
         chosen = [b for b in backends if target is None or b.id == target[0]]
         chosen_dtypes = [d for d in dtypes if target is None or d == target[1]]
         results = judge(expr, chosen, chosen_dtypes, seed=DEFAULT_SEED, divergences=entries)
