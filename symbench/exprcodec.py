@@ -39,7 +39,7 @@ def _sympy_classes() -> dict[str, type]:
         stack = [sp.Basic]
         while stack:
             cls = stack.pop()
-            if cls.__module__.startswith("sympy."):
+            if (getattr(cls, "__module__", None) or "").startswith("sympy."):
                 _CLASSES.setdefault(cls.__name__, cls)
             stack.extend(cls.__subclasses__())
     return _CLASSES

@@ -3,7 +3,7 @@ import json
 import pytest
 import sympy as sp
 
-from symbench import BadInput, catalog, get_kernel
+from symbench import BadInput, catalog, exprcodec, get_kernel
 from symbench.exprcodec import dumps, loads
 from symbench.kernels.storage import kernel_from_dict, kernel_to_dict
 from symbench.records import SCHEMA_VERSION, RecordError, Store, load_file, new_run_id
@@ -130,3 +130,12 @@ def test_a_store_that_is_a_file_is_bad_input_not_an_empty_history(tmp_path, caps
     blocker.write_text("")
     assert main(["history", "--store", str(blocker)]) == 2
     assert "not a directory" in capsys.readouterr().err
+
+
+def test_loading_survives_user_defined_sympy_classes():
+    # sp.Function("g") makes a class whose __module__ is None; the allow-list walk over
+    # SymPy's classes used to crash on it, so no record could be loaded afterwards.
+    sp.Function("g_defined_by_a_user")
+    exprcodec._CLASSES.clear()  # the walk happens once per process
+    for k in catalog().values():
+        assert kernel_from_dict(kernel_to_dict(k)) == k

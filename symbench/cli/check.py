@@ -152,7 +152,7 @@ def _accuracy_toml(results, argv: list[str]) -> str:
 
 def _accuracy_matrix(results) -> None:
     """Family x (backend, device, dtype): the worst probe's max ULP; above the last-bits
-    limit in bold (a divergence: it scales no tolerance)."""
+    limit in bold (a divergence: it scales nothing)."""
     from rich.table import Table
 
     from ..accuracy import LAST_BITS_ULP, device_kind, summarize

@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Evaluate single-function probes (exp, log, erf, x**y, ...) at exactly "
             "representable inputs on each backend and device, and report the largest error "
             "in ULPs against the mpmath truth: the math library's own error, which check "
-            "uses to scale a kernel's tolerance (see math_accuracy.toml). Exit 0 when "
+            "uses to scale that family's share of a kernel's error bound (see "
+            "math_accuracy.toml). Exit 0 when "
             "measured, 1 when a backend returned NaN/Inf where the truth is finite (or the "
             "reverse), 2 for bad input."
         ),

@@ -38,7 +38,7 @@ KERNELS = [
         domains=(Domain(-10.0, 10.0, special=(0.0,)),),
         doc=(
             "softplus log(1+exp(x)) as written: for x << 0 the formula itself loses relative "
-            "accuracy (log of 1+tiny), which the tolerances state"
+            "accuracy (log of 1+tiny), which the running error bound allows"
         ),
         source="standard activation function",
     ),

@@ -133,9 +133,10 @@ def _error_html(data: Data) -> str:
         "precision, rounded to the target dtype), in units in the last place of that dtype, over "
         "the equivalence check's points (count in each run's settings) and the kernel's special "
         "points. Exact results show 0 in the lightest colour; failing pairs are marked. The "
-        "count is taken where the kernel's relative tolerance governs: where its atol does, "
-        "the true value is so close to zero that a tiny absolute error is a huge number of "
-        "its tiny ULPs, and that error is judged by atol instead."
+        "count is taken at the well-conditioned points (where a correct evaluation of the "
+        "expression is good to 64 ULP): next to a root of a cancelling expression a tiny "
+        "absolute error is a huge number of the truth's tiny ULPs, and the judge holds it to "
+        "the expression's running error bound there instead."
     )
     body = error_plot(grid) if grid else _empty("No equivalence results with errors recorded.")
     return _section("errors", "3. Accuracy (max ULP)", how, body)
@@ -147,9 +148,9 @@ def _math_html(data: Data) -> str:
         "The math library under each backend, per function family: the largest error, in ULPs, "
         "of single-function probes at exactly representable inputs against the mpmath truth, "
         "as measured by <code>symbench accuracy</code> on the machine each entry of "
-        "<code>math_accuracy.toml</code> names (not by these runs). A check scales a kernel's "
-        "tolerance by the worst family it calls, up to 8 ULP; above that the library diverges "
-        "and a failure it causes is a known divergence."
+        "<code>math_accuracy.toml</code> names (not by these runs). A check scales each "
+        "family's share of the expression's error bound by its measured error, up to 8 ULP; "
+        "above that the library diverges and a failure it causes is a known divergence."
     )
     body = error_plot(grid) if grid else _empty("No measured entries for these backends.")
     return _section("mathlib", "5. Math libraries (measured per function family)", how, body)
