@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -258,3 +259,41 @@ def test_backends_lists_the_devices_with_their_fingerprint():
     assert "GPU-1234" in lines[1] and lines[2] == "jax tpu:0: TPU v5 lite"
     bare = device_lines(fp | {"gpus": [], "jax_devices": []})
     assert bare[1].startswith("no GPU or TPU found")
+
+
+def test_a_closed_pipe_is_not_a_traceback(monkeypatch):
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def fileno(self):
+            raise ValueError("no descriptor")
+
+    monkeypatch.setattr("sys.stdout", ClosedPipe())
+    assert main(["kernels", "--json"]) == 141
+
+
+def test_a_closed_pipe_in_a_shell_pipeline():
+    proc = subprocess.run(
+        f"{sys.executable} -m symbench kernels --json | head -c 1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.stdout == "[" and "Traceback" not in proc.stderr and proc.stderr == ""
+
+
+def test_no_numpy_warnings_reach_the_terminal(capsys):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for expr in ("exp(x)", "x**30", "1/x", "log(x)*exp(x)"):
+            code, _, _ = run_cli(
+                capsys, "check", "--expr", expr, "--domain", "x=0:800", "-b", "numpy",
+                "--no-progress",
+            )  # fmt: skip
+            assert code in (0, 1)
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], caught

@@ -414,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         # The reader went away (| head): stop quietly, as Unix tools do, and keep Python
         # from complaining again when it flushes stdout at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, AttributeError, ValueError):
+            pass  # stdout is not a file descriptor (embedded, captured): nothing to flush
         return 141  # 128 + SIGPIPE
