@@ -5,6 +5,7 @@ wrong, 2 bad input with one line on stderr, 3 undecided from `gate`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -414,8 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         # The reader went away (| head): stop quietly, as Unix tools do, and keep Python
         # from complaining again when it flushes stdout at exit.
-        try:
+        # (stdout without a file descriptor, embedded or captured, has nothing to flush)
+        with contextlib.suppress(OSError, AttributeError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, AttributeError, ValueError):
-            pass  # stdout is not a file descriptor (embedded, captured): nothing to flush
         return 141  # 128 + SIGPIPE
