@@ -21,6 +21,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from .backends.codegen import shallow_cse
 from .cache import atomic_write_bytes, cache_dir
 from .errors import BadInput
 from .kernels.core import Kernel
@@ -56,7 +57,9 @@ def subsample(size: int, points: int = REFERENCE_POINTS, nspecial: int = 0) -> n
 
 
 def _evaluator(kernel: Kernel):
-    return sp.lambdify(kernel.args, kernel.expr, modules="mpmath")
+    # shallow_cse: deeply nested expressions become temporaries (Python refuses 200 nested
+    # parentheses in one line); it changes how the exact value is computed, not the value.
+    return sp.lambdify(kernel.args, kernel.expr, modules="mpmath", cse=shallow_cse)
 
 
 def _to_double_double(value) -> tuple[float, float]:

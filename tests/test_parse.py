@@ -169,3 +169,15 @@ def test_any_symbol_name_works_on_every_backend(backend, dtype):
     res = check_one(k, get_backend(backend), dtype)
     assert res.status in ("pass", "unsupported"), res.reason
     assert k.arg_names == tuple(NAMES)  # the user's names in every report
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "backend", [b for b in ("numpy", "numexpr", "numba", "jax", "cython") if b in AVAILABLE]
+)
+def test_500_deep_nesting_checks(backend):
+    # Python refuses 200 nested parentheses in one line: generated code and the mpmath
+    # reference split deep nesting into temporaries (codegen.shallow_cse).
+    k = Kernel.from_expr("sin(" * 500 + "x" + ")" * 500, {"x": (-1, 1)})
+    res = check_one(k, get_backend(backend), "float64", size=16)
+    assert res.status in ("pass", "unsupported"), res.reason

@@ -10,8 +10,6 @@ from collections.abc import Callable
 
 import sympy as sp
 from sympy.core.parameters import distribute
-from sympy.core.relational import Relational
-from sympy.logic.boolalg import BooleanFunction
 
 from ..errors import Unsupported
 from ..kernels.core import Kernel
@@ -25,14 +23,82 @@ def with_float_constants(expr: sp.Expr) -> sp.Expr:
     """
     # distribute(False): SymPy multiplies a number into a sum (0.84*(x + y) becomes
     # 0.84*x + 0.84*y), which turns an exact x + y into two roundings and a cancellation;
-    # the generated code must evaluate the expression as written.
+    # the generated code must evaluate the expression as written. The walk is iterative and
+    # evaluates each maximal constant subtree once (sympy.nfloat evaluates every function
+    # node's whole subtree, which is cubic in the nesting depth, and fails on conditions).
     with distribute(False):
-        if expr.is_Atom:
-            return sp.nfloat(expr, n=17, exponent=False) if isinstance(expr, sp.Expr) else expr
-        if isinstance(expr, sp.Expr) and not expr.has(Relational, BooleanFunction):
-            return sp.nfloat(expr, n=17, exponent=False)
-        # sympy's nfloat fails on conditions (And has no .n()): convert around them.
-        return expr.func(*(with_float_constants(a) for a in expr.args))
+        rebuilt: dict[sp.Basic, sp.Basic] = {}
+        stack = [(expr, False)]
+        while stack:
+            node, ready = stack.pop()
+            if node in rebuilt:
+                continue
+            if isinstance(node, sp.Expr) and not node.free_symbols:
+                rebuilt[node] = _as_float(node)
+                continue
+            if not node.args:
+                rebuilt[node] = node
+                continue
+            if not ready:
+                stack.append((node, True))
+                stack.extend((a, False) for a in node.args if a not in rebuilt)
+                continue
+            args = [rebuilt[a] for a in node.args]
+            if isinstance(node, sp.Pow) and node.exp.is_number:
+                args[1] = node.exp  # keep exponents exact: x**2 stays a square
+            if isinstance(node, sp.Mul):  # -x stays a negation, not a product with -1.0
+                args = [a if a is sp.S.NegativeOne else r for a, r in zip(node.args, args)]
+            rebuilt[node] = node.func(*args) if args != list(node.args) else node
+        return rebuilt[expr]
+
+
+def _as_float(node: sp.Expr) -> sp.Expr:
+    value = node.evalf(17)
+    return sp.Float(value, 17) if isinstance(value, sp.Float) else value
+
+
+MAX_NESTING = 40  # Python's parser refuses 200 nested parentheses; compilers slow down too
+
+
+def shallow_cse(exprs, symbols=None, **kwargs):
+    """``sympy.cse``, then every subexpression nested ``MAX_NESTING`` deep becomes a
+    temporary of its own, so generated code never nests deeper than that (a 500-deep
+    ``sin(sin(...))`` is valid SymPy but not valid Python in one line). Same signature and
+    result as ``sympy.cse``: lambdify accepts it as ``cse=``."""
+    symbols = iter(symbols if symbols is not None else sp.numbered_symbols("x"))
+    single = isinstance(exprs, sp.Basic)  # lambdify passes one expression, wants one back
+    replacements, reduced = sp.cse([exprs] if single else exprs, symbols=symbols, **kwargs)
+    out: list[tuple[sp.Symbol, sp.Basic]] = []
+
+    def flatten(expr: sp.Basic) -> sp.Basic:
+        depth: dict[sp.Basic, int] = {}
+        rebuilt: dict[sp.Basic, sp.Basic] = {}
+        stack = [(expr, False)]
+        while stack:
+            node, ready = stack.pop()
+            if node in rebuilt:
+                continue
+            if not node.args or isinstance(node, (sp.Symbol, sp.Number)):
+                rebuilt[node], depth[node] = node, 0
+                continue
+            if not ready:
+                stack.append((node, True))
+                stack.extend((a, False) for a in node.args if a not in rebuilt)
+                continue
+            args = [rebuilt[a] for a in node.args]
+            new = node.func(*args) if args != list(node.args) else node
+            d = 1 + max(depth[a] for a in node.args)
+            if d >= MAX_NESTING and isinstance(new, sp.Expr):
+                temp = next(symbols)
+                out.append((temp, new))
+                new, d = temp, 0
+            rebuilt[node], depth[node] = new, d
+        return rebuilt[expr]
+
+    for sym, value in replacements:
+        out.append((sym, flatten(value)))
+    reduced = [flatten(e) for e in reduced]
+    return out, (reduced[0] if single else reduced)
 
 
 def lambdify_checked(
@@ -57,9 +123,13 @@ def lambdify_checked(
     expr = with_float_constants(kernel.expr) if expr is None else expr
     try:
         fn = sp.lambdify(
-            (*kernel.args, *extra_args), expr, modules=modules, cse=cse, printer=printer
+            (*kernel.args, *extra_args),
+            expr,
+            modules=modules,
+            cse=shallow_cse if cse else False,
+            printer=printer,
         )
-    except (TypeError, NameError, NotImplementedError, KeyError) as exc:
+    except (TypeError, NameError, NotImplementedError, KeyError, SyntaxError) as exc:
         raise Unsupported(f"{backend_id}: {exc}") from None
     missing = sorted(
         {
@@ -115,7 +185,7 @@ def c_function(kernel: Kernel, dtype: str, name: str, qualifiers: str = "static 
     ctype = C_TYPES[dtype]
     printer = c_printer(dtype)
     expr = with_float_constants(kernel.expr)
-    replacements, (reduced,) = sp.cse(expr, symbols=sp.numbered_symbols("t"))
+    replacements, (reduced,) = shallow_cse([expr], symbols=sp.numbered_symbols("t"))
     try:
         lines = [f"    const {ctype} {s} = {printer.doprint(v)};" for s, v in replacements]
         lines.append(f"    return {printer.doprint(reduced)};")

@@ -95,7 +95,7 @@ class NumexprBackend(Backend):
 
         try:  # numexpr compiles on first call; its program has 255 registers at most
             fn(*(np.ones(1, dtype=dtype) for _ in kernel.args))
-        except (ValueError, RuntimeError, MemoryError) as exc:
+        except (ValueError, RuntimeError, MemoryError, SyntaxError, RecursionError) as exc:
             raise Unsupported(f"numexpr cannot compile this expression: {exc}") from None
 
         source = lambdified_source(lam)
