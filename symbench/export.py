@@ -38,13 +38,15 @@ from typing import Any
 
 import numpy as np
 
-from . import exprcodec, tolerance
+from . import equivalence, exprcodec, tolerance
 from ._version import __version__
 from .backends import Compiled, get_backend
+from .backends.cbuild import BuildCache, find_extension, load_extension
 from .errors import BadInput, Unavailable, Unsupported
 from .inputs import DEFAULT_SEED, make_inputs
 from .kernels.core import Kernel
 from .kernels.storage import kernel_from_dict, kernel_to_dict
+from .records import now_iso, text_sha256
 
 FORMAT = "symbench-artifact/1"
 MANIFEST = "manifest.json"
@@ -118,7 +120,6 @@ def export(
     not pass the equivalence check now. ``record`` (a run record) puts its run id and the
     pair's recorded results in the manifest. Returns the artifact directory.
     """
-    from .equivalence import DEFAULT_SIZE, check_one
 
     b = get_backend(backend)
     target = _check_target(Path(out))
@@ -135,9 +136,11 @@ def export(
     except Unavailable as exc:
         raise ExportError(f"cannot export {pair}: unavailable here: {exc}") from None
     settings = (record or {}).get("settings", {})
-    size = int(settings.get("check_size") or DEFAULT_SIZE)
+    size = int(settings.get("check_size") or equivalence.DEFAULT_SIZE)
     seed = int(settings.get("seed") or DEFAULT_SEED)
-    result = check_one(kernel, b, dtype, device, size=size, seed=seed, compiled=compiled)
+    result = equivalence.check_one(
+        kernel, b, dtype, device, size=size, seed=seed, compiled=compiled
+    )
     if result.status != "pass":
         raise NotEquivalent(
             f"refusing to export {pair}: equivalence check {result.status}: {result.reason}"
@@ -339,7 +342,6 @@ def _load_spec(
 
 def _built_extension(compiled: Compiled) -> tuple[Path, str]:
     """The extension module a C backend built: from its build-cache entry."""
-    from .backends.cbuild import BuildCache, find_extension
 
     key = compiled.build.get("cache_key")
     hit = BuildCache(compiled.backend).lookup(key) if key else None
@@ -367,8 +369,6 @@ def _extension_suffix(path: Path, module: str) -> str:
 
 
 def _ufunc_attribute(compiled: Compiled, path: Path, module: str) -> str:
-    from .backends.cbuild import load_extension
-
     mod = load_extension(path, module)
     found = [n for n, v in vars(mod).items() if isinstance(v, np.ufunc)]
     same = [n for n in found if getattr(mod, n) is compiled.fn]
@@ -509,7 +509,6 @@ def _selftest(compiled: Compiled, kernel: Kernel, dtype: str, seed: int) -> dict
 def _record_summary(
     record: dict, kernel: str, backend: str, dtype: str, device: str, compiled: Compiled
 ) -> dict[str, Any]:
-    from .records import text_sha256
 
     entry = next(
         (
@@ -624,6 +623,4 @@ def _write(out: Path, manifest: dict[str, Any], files: dict[str, bytes]) -> Path
 
 
 def _now() -> str:
-    from .records import now_iso
-
     return now_iso()

@@ -6,6 +6,7 @@ import hashlib
 
 import numpy as np
 
+from .errors import BadInput
 from .kernels.core import DTYPES, Domain, Kernel
 
 DEFAULT_SEED = 20261123
@@ -13,8 +14,6 @@ DEFAULT_SEED = 20261123
 
 def _check_dtype(dtype: str) -> np.dtype:
     if dtype not in DTYPES:
-        from .errors import BadInput
-
         raise BadInput(f"unknown dtype {dtype!r}; known: {', '.join(DTYPES)}")
     return np.dtype(dtype)
 

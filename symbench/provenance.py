@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
+from .backends.cbuild import c_compiler, compiler_version, recipe
 from .devices import fingerprint
 from .timing import thread_settings
 
@@ -63,8 +64,6 @@ def git_state(path: str | Path = ".") -> dict[str, Any]:
 
 
 def compiler_info() -> dict[str, Any]:
-    from .backends.cbuild import c_compiler, compiler_version, recipe
-
     try:
         return recipe([]) | {"compiler": " ".join(c_compiler()), "version": compiler_version()}
     except Exception as exc:  # a missing compiler is recorded, not fatal

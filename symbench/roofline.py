@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .backends import get_backend
 from .timing import measure
 
 DEFAULT_ELEMENTS = 1 << 24  # 128 MiB per float64 array
@@ -80,7 +81,6 @@ def bandwidth(device: str = "cpu", **kwargs) -> dict[str, Any] | None:
     installed, else JAX on whatever device it sees (GPU, TPU); None when none can measure."""
     if device == "cpu":
         return cpu_bandwidth(**kwargs)
-    from .backends import get_backend
 
     for backend, measure_on in (("cupy", cupy_bandwidth), ("jax", jax_bandwidth)):
         if device in get_backend(backend).devices():

@@ -21,6 +21,7 @@ from .backends import Compiled, get_backend
 from .equivalence import check_one
 from .errors import BadInput
 from .kernels import Domain, Kernel, catalog
+from .recommend import recommend
 from .records import Store, text_sha256
 
 
@@ -79,8 +80,6 @@ def compile(
     kernel = _as_kernel(expr_or_kernel, domains)
     chosen: dict[str, Any] = {"by": "caller"}
     if backend == "auto":
-        from .recommend import recommend
-
         rec = recommend(
             kernel,
             [batch],

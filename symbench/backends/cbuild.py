@@ -23,7 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ..cache import cache_dir
+from ..cache import atomic_write_bytes, cache_dir
 from ..errors import Unavailable
 
 _COMPILER_VERSION: dict[str, str] = {}
@@ -127,7 +127,6 @@ class BuildCache:
     def remember(self, expr_key: str, key: str) -> None:
         """Map an expression key to the source-keyed build, so a cache hit does not have to
         regenerate the source to find its build."""
-        from ..cache import atomic_write_bytes
 
         index = self.root / "by-expr"
         index.mkdir(exist_ok=True)

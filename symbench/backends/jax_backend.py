@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from ..cache import cache_dir
 from ..errors import Unsupported
 from ..kernels.core import Kernel
 from .base import Backend, Compiled
@@ -24,8 +25,6 @@ def _jax():
 
     jax.config.update("jax_enable_x64", True)
     if not jax.config.jax_compilation_cache_dir:  # keep a user's own cache setting
-        from ..cache import cache_dir
-
         # JAX's persistent compilation cache, for every compile (not only slow ones).
         jax.config.update("jax_compilation_cache_dir", str(cache_dir("jax")))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)

@@ -8,7 +8,13 @@ import argparse
 import sys
 from typing import Any
 
+from .. import accuracy
+from ..accuracy import LAST_BITS_ULP, device_kind, summarize
+from ..backends import get_backend
 from ..devices import device_summary, fingerprint
+from ..equivalence import FAILING, check_matrix, matrix_size
+from ..provenance import collect, package_versions
+from ..selection import select, split_names
 from .output import (
     STATUS_STYLE,
     RichReporter,
@@ -66,8 +72,6 @@ def _check_table(results) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from ..equivalence import FAILING, check_matrix, matrix_size
-
     sel = select_from(args)
     devices = [args.device] if args.device else None
     with RichReporter(enabled=not args.no_progress) as reporter:
@@ -92,10 +96,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_accuracy(args: argparse.Namespace) -> int:
-    from .. import accuracy
-    from ..provenance import collect
-    from ..selection import select, split_names
-
     families = accuracy.select_families(split_names(args.family))
     if args.out:
         check_writable(args.out)
@@ -138,10 +138,6 @@ def cmd_accuracy(args: argparse.Namespace) -> int:
 
 
 def _accuracy_toml(results, argv: list[str]) -> str:
-    from .. import accuracy
-    from ..backends import get_backend
-    from ..provenance import package_versions
-
     fp = fingerprint()
     devices = sorted({r.device for r in results if r.status == "measured"})
     machine = "; ".join(device_summary(fp, d) for d in devices)
@@ -154,8 +150,6 @@ def _accuracy_matrix(results) -> None:
     """Family x (backend, device, dtype): the worst probe's max ULP; above the last-bits
     limit in bold (a divergence: it scales nothing)."""
     from rich.table import Table
-
-    from ..accuracy import LAST_BITS_ULP, device_kind, summarize
 
     worst = summarize(results)
     columns = sorted({(r.backend, r.device, r.dtype) for r in results if r.status != "unavailable"})

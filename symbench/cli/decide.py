@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
+from .. import gate
 from ..errors import BadInput
+from ..export import export, export_from_record
+from ..gate_rerun import rerun
+from ..kernels import catalog, load_kernels_file
+from ..recommend import recommend
+from ..records import Store
+from ..report import build_report
+from ..selection import select
 from .output import (
     RichReporter,
     escape,
@@ -19,9 +27,6 @@ from .run import parse_sizes
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from .. import gate
-    from ..records import Store
-
     store = Store.open(args.store)
     threshold = gate.parse_threshold(args.threshold)
     if not 0 < args.alpha < 1:
@@ -29,14 +34,11 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if args.rerun:
         if args.current:
             raise BadInput("--rerun measures the current code now: give only BASELINE")
-        from ..gate_rerun import rerun
 
         if args.samples < 2 or args.min_sample_s <= 0:
             raise BadInput("--samples must be at least 2 and --min-sample-s positive")
         heads = None
         if args.kernels_file:
-            from ..kernels import catalog, load_kernels_file
-
             heads = catalog() | {k.name: k for k in load_kernels_file(args.kernels_file)}
         with RichReporter(enabled=not args.no_progress) as reporter:
             report = rerun(
@@ -89,9 +91,6 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    from ..recommend import recommend
-    from ..records import Store
-
     if not args.kernel and not args.expr:
         raise BadInput("give --kernel NAME or --expr EXPR with --domain")
     sel = select_from(args, dtypes=[args.dtype])
@@ -151,9 +150,6 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ..records import Store
-    from ..report import build_report
-
     store = Store.open(args.store)
     records = [store.load(ref) for ref in (args.runs or ["latest"])]
     fmt = args.format or ("md" if str(args.out).endswith(".md") else "html")
@@ -166,11 +162,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from ..export import export, export_from_record
-
     if args.run:
-        from ..records import Store
-
         record = Store.open(args.store).load(args.run)
         path = export_from_record(
             record, args.out, kernel=args.kernel, backend=args.backend, dtype=args.dtype
@@ -178,7 +170,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         if not ((args.kernel or args.expr) and args.backend):
             raise BadInput("give RUN, or --kernel K (or --expr E --domain ...) and --backend B")
-        from ..selection import select
 
         sel = select([args.kernel] if args.kernel else None, [args.backend], [args.dtype or "float64"], args.expr,
                      args.domain, args.kernels_file)  # fmt: skip

@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..backends import backend_ids, get_backend
 from ..devices import fingerprint
+from ..kernels import catalog, load_kernels_file
+from ..records import Store
+from ..summary import history_rows
 from .output import (
     STATUS_STYLE,
     escape,
@@ -19,8 +23,6 @@ from .output import (
 
 
 def cmd_backends(args: argparse.Namespace) -> int:
-    from ..backends import backend_ids, get_backend
-
     rows = [get_backend(b).describe() for b in backend_ids()]
     if args.json:
         print_json(rows)
@@ -64,8 +66,6 @@ def device_lines(fp: dict[str, Any]) -> list[str]:
 
 
 def cmd_kernels(args: argparse.Namespace) -> int:
-    from ..kernels import catalog, load_kernels_file
-
     kernels = list(catalog().values())
     if args.kernels_file:
         kernels = load_kernels_file(args.kernels_file) + kernels
@@ -96,8 +96,6 @@ def cmd_kernels(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from ..records import Store
-
     record = Store.open(args.store).load(args.run)
     if args.json:
         print_json(record)
@@ -138,9 +136,6 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from ..records import Store
-    from ..summary import history_rows
-
     records, problems = Store.open(args.store).load_all()
     for p in problems:
         warn_line(f"{p} (skipped)")

@@ -9,7 +9,10 @@ import os
 import sys
 from typing import Any
 
+from ..cache import atomic_write_bytes
 from ..errors import BadInput
+from ..selection import select
+from ..summary import boundness, summarize
 
 STATUS_STYLE = {
     "pass": "green",
@@ -67,8 +70,6 @@ def check_writable(path: str) -> None:
 def save_json(path: str, data: Any) -> None:
     """Write ``data`` atomically; an unwritable path is bad input (exit 2), not a traceback."""
     from pathlib import Path
-
-    from ..cache import atomic_write_bytes
 
     try:
         atomic_write_bytes(Path(path), json.dumps(data, indent=1, default=str).encode())
@@ -140,8 +141,6 @@ def error_line(message: str) -> None:
 def summary_table(record: dict[str, Any]) -> None:
     from rich.table import Table
 
-    from ..summary import boundness, summarize
-
     rows = record.get("summary") or summarize(record)
     table = Table(title=f"fastest correct backend per kernel and size  (run {record['run_id']})")
     for col in (
@@ -194,7 +193,6 @@ def summary_table(record: dict[str, Any]) -> None:
 def select_from(args: argparse.Namespace, kernel_names=None, dtypes=None):
     """The kernels, backends and dtypes the shared kernel options (``--kernel``, ``--backend``,
     ``--expr``/``--domain``, ``--kernels-file``, ``--rtol``/``--atol``) ask for."""
-    from ..selection import select
 
     return select(
         args.kernel if kernel_names is None else kernel_names,

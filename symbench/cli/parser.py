@@ -9,9 +9,11 @@ import contextlib
 import os
 import sys
 
-from .. import __version__
+from .. import __version__, gate
+from ..accuracy import FAMILIES
 from ..equivalence import DEFAULT_SIZE
 from ..errors import SymbenchError
+from ..inputs import DEFAULT_SEED
 from . import fuzz as fuzz_cli
 from .check import cmd_accuracy, cmd_check
 from .decide import cmd_export, cmd_gate, cmd_recommend, cmd_report
@@ -28,8 +30,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import gate  # its defaults are the gate's
-
     parser = _Parser(
         prog="symbench",
         description=(
@@ -323,8 +323,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _families() -> list[str]:
-    from ..accuracy import FAMILIES
-
     return list(FAMILIES)
 
 
@@ -395,8 +393,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     if getattr(args, "seed", 0) is None:
-        from ..inputs import DEFAULT_SEED
-
         args.seed = DEFAULT_SEED
     if getattr(args, "repeats", 1) < 1:
         error_line(f"--repeats must be at least 1, got {args.repeats}")

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from ..equivalence import FAILING
 from ..errors import BadInput
+from ..records import Store
+from ..runner import QUICK_KERNELS, QUICK_SIZES, RunSettings, run
+from ..verify import verify
 from .output import (
     RichReporter,
     escape,
@@ -29,10 +33,6 @@ def parse_sizes(text: str | None, option: str = "--sizes") -> tuple[int, ...] | 
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ..equivalence import FAILING
-    from ..records import Store
-    from ..runner import QUICK_KERNELS, QUICK_SIZES, RunSettings, run
-
     kernel_names = args.kernel or (list(QUICK_KERNELS) if args.quick and not args.expr else None)
     sel = select_from(args, kernel_names=kernel_names)
     store = Store.open(args.store)  # run() proves it writable before measuring anything
@@ -72,9 +72,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from ..records import Store
-    from ..verify import verify
-
     record = Store.open(args.store).load(args.run)
     with RichReporter(enabled=not args.no_progress) as reporter:
         report = verify(

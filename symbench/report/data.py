@@ -9,6 +9,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..accuracy import FAMILIES, device_kind, table
+from ..backends import backend_ids
 from ..summary import BASELINE
 
 BASELINE_DEVICE = "cpu"
@@ -99,8 +101,6 @@ def run_tags(run_ids: Iterable[str]) -> dict[str, str]:
 
 
 def _backend_order(backend: str) -> tuple[int, str]:
-    from ..backends import backend_ids  # registry order, like every other listing
-
     ids = backend_ids()
     return (ids.index(backend) if backend in ids else len(ids), backend)
 
@@ -393,7 +393,6 @@ def error_grid(data: Data) -> Grid | None:
 def math_library_grid(data: Data, entries: Mapping | None = None) -> Grid | None:
     """Function families x the report's backends (by device kind and dtype), from the measured
     table (``math_accuracy.toml``): the math library under each series, not these runs."""
-    from ..accuracy import FAMILIES, device_kind, table
 
     entries = table() if entries is None else entries
     present = {(s.backend, device_kind(s.device)) for s in data.series}
