@@ -21,35 +21,53 @@ def with_float_constants(expr: sp.Expr) -> sp.Expr:
     Printed as plain literals they take the dtype of the arrays (NumPy's weak scalars,
     C's ``F`` suffix for float32) instead of silently promoting float32 work to float64.
     """
+
     # distribute(False): SymPy multiplies a number into a sum (0.84*(x + y) becomes
     # 0.84*x + 0.84*y), which turns an exact x + y into two roundings and a cancellation;
     # the generated code must evaluate the expression as written. The walk is iterative and
     # evaluates each maximal constant subtree once (sympy.nfloat evaluates every function
     # node's whole subtree, which is cubic in the nesting depth, and fails on conditions).
+    def leaf(node: sp.Basic) -> sp.Basic | None:
+        if isinstance(node, sp.Expr) and not node.free_symbols:
+            return _as_float(node)
+        return None if node.args else node
+
+    def rebuild(node: sp.Basic, args: list[sp.Basic]) -> sp.Basic:
+        if isinstance(node, sp.Pow) and node.exp.is_number:
+            args[1] = node.exp  # keep exponents exact: x**2 stays a square
+        if isinstance(node, sp.Mul):  # -x stays a negation, not a product with -1.0
+            args = [a if a is sp.S.NegativeOne else r for a, r in zip(node.args, args)]
+        return node.func(*args) if args != list(node.args) else node
+
     with distribute(False):
-        rebuilt: dict[sp.Basic, sp.Basic] = {}
-        stack = [(expr, False)]
-        while stack:
-            node, ready = stack.pop()
-            if node in rebuilt:
+        return rebuild_bottom_up(expr, leaf, rebuild)
+
+
+def rebuild_bottom_up(
+    expr: sp.Basic,
+    leaf: Callable[[sp.Basic], sp.Basic | None],
+    rebuild: Callable[[sp.Basic, list[sp.Basic]], sp.Basic],
+) -> sp.Basic:
+    """Rebuild ``expr`` from the bottom up without recursion (deep expressions are fine):
+    ``leaf(node)`` gives a node's replacement without looking inside (None: look inside),
+    ``rebuild(node, new_args)`` the replacement of a node from its children's. Shared
+    subexpressions are visited once."""
+    done: dict[sp.Basic, sp.Basic] = {}
+    stack = [(expr, False)]
+    while stack:
+        node, ready = stack.pop()
+        if node in done:
+            continue
+        if not ready:
+            replaced = leaf(node)
+            if replaced is not None:
+                done[node] = replaced
                 continue
-            if isinstance(node, sp.Expr) and not node.free_symbols:
-                rebuilt[node] = _as_float(node)
-                continue
-            if not node.args:
-                rebuilt[node] = node
-                continue
-            if not ready:
-                stack.append((node, True))
-                stack.extend((a, False) for a in node.args if a not in rebuilt)
-                continue
-            args = [rebuilt[a] for a in node.args]
-            if isinstance(node, sp.Pow) and node.exp.is_number:
-                args[1] = node.exp  # keep exponents exact: x**2 stays a square
-            if isinstance(node, sp.Mul):  # -x stays a negation, not a product with -1.0
-                args = [a if a is sp.S.NegativeOne else r for a, r in zip(node.args, args)]
-            rebuilt[node] = node.func(*args) if args != list(node.args) else node
-        return rebuilt[expr]
+            stack.append((node, True))
+            stack.extend((a, False) for a in node.args if a not in done)
+            continue
+        done[node] = rebuild(node, [done[a] for a in node.args])
+    return done[expr]
 
 
 def _as_float(node: sp.Expr) -> sp.Expr:
@@ -70,30 +88,26 @@ def shallow_cse(exprs, symbols=None, **kwargs):
     replacements, reduced = sp.cse([exprs] if single else exprs, symbols=symbols, **kwargs)
     out: list[tuple[sp.Symbol, sp.Basic]] = []
 
+    depth: dict[sp.Basic, int] = {}  # of each rebuilt node, in levels since a temporary
+
+    def leaf(node: sp.Basic) -> sp.Basic | None:
+        if node.args and not isinstance(node, (sp.Symbol, sp.Number)):
+            return None
+        depth[node] = 0
+        return node
+
+    def rebuild(node: sp.Basic, args: list[sp.Basic]) -> sp.Basic:
+        new = node.func(*args) if args != list(node.args) else node
+        d = 1 + max(depth.get(a, 0) for a in args)
+        if d >= MAX_NESTING and isinstance(new, sp.Expr):
+            temp = next(symbols)
+            out.append((temp, new))
+            new, d = temp, 0
+        depth[new] = d
+        return new
+
     def flatten(expr: sp.Basic) -> sp.Basic:
-        depth: dict[sp.Basic, int] = {}
-        rebuilt: dict[sp.Basic, sp.Basic] = {}
-        stack = [(expr, False)]
-        while stack:
-            node, ready = stack.pop()
-            if node in rebuilt:
-                continue
-            if not node.args or isinstance(node, (sp.Symbol, sp.Number)):
-                rebuilt[node], depth[node] = node, 0
-                continue
-            if not ready:
-                stack.append((node, True))
-                stack.extend((a, False) for a in node.args if a not in rebuilt)
-                continue
-            args = [rebuilt[a] for a in node.args]
-            new = node.func(*args) if args != list(node.args) else node
-            d = 1 + max(depth[a] for a in node.args)
-            if d >= MAX_NESTING and isinstance(new, sp.Expr):
-                temp = next(symbols)
-                out.append((temp, new))
-                new, d = temp, 0
-            rebuilt[node], depth[node] = new, d
-        return rebuilt[expr]
+        return rebuild_bottom_up(expr, leaf, rebuild)
 
     for sym, value in replacements:
         out.append((sym, flatten(value)))
