@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import sympy as sp
 
@@ -181,3 +182,13 @@ def test_500_deep_nesting_checks(backend):
     k = Kernel.from_expr("sin(" * 500 + "x" + ")" * 500, {"x": (-1, 1)})
     res = check_one(k, get_backend(backend), "float64", size=16)
     assert res.status in ("pass", "unsupported"), res.reason
+
+
+def test_serving_compile_reads_text_safely(tmp_path):
+    import symbench
+
+    with pytest.raises(BadInput, match="cannot parse expression"):
+        symbench.compile(HOSTILE[0], "numpy", domains={"x": (0, 1)})
+    served = symbench.compile("sin(x)/x", "numpy", domains={"x": "-pi:pi"})
+    assert served(np.array([np.pi / 2]))[0] == pytest.approx(2 / np.pi)
+    assert not (tmp_path / "owned").exists()
