@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -270,7 +271,10 @@ def run(
         rounds += 1
         before = report.expressions
         try:
-            test()
+            with warnings.catch_warnings():
+                # a long expression's repr is large; Hypothesis warns about building it
+                warnings.simplefilter("ignore", hypothesis.errors.HypothesisWarning)
+                test()
         except _Found as found:
             report.findings.append(found.finding)
         except hypothesis.errors.Unsatisfiable:

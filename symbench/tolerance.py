@@ -491,13 +491,30 @@ class _Propagator:
         except Exception as exc:  # an undefined function, or one no library evaluates
             raise NoErrorModel(f"cannot evaluate {type(node).__name__}: {exc}") from None
         terms = []
-        for i, (_, e) in enumerate(kids):
+        value_fn = _function_value(node)
+        for i, (a, e) in enumerate(kids):
             if not any(np.any(p != 0) for p in e.values()):
                 continue
             deriv = _function_derivative(node, i)
             if deriv is None:
                 raise NoErrorModel(f"no derivative of {type(node).__name__} in argument {i + 1}")
-            terms.append(_scaled(e, np.abs(_call(deriv, cols, self.n))))
+            # First order holds while the argument's error is small against the function's
+            # curvature. Over the widest interval the argument may stray (the bound times
+            # SAFETY and the largest scale), take the largest |f'| at five points; where it
+            # varies that much (sin of a rounded 1e15) also allow the range f spans there.
+            reach = SAFETY * LAST_BITS_ULP * _total(e, self.n)
+            slopes, spans = [], []
+            for t in (0.0, -0.5, 0.5, -1.0, 1.0):
+                shifted = [*cols[:i], a + t * reach, *cols[i + 1 :]]
+                slopes.append(np.abs(_call(deriv, shifted, self.n)))
+                if t:
+                    spans.append(np.abs(_call(value_fn, shifted, self.n) - v))
+            with np.errstate(all="ignore"):
+                slope = np.nanmax(slopes, axis=0)
+                nonlinear = slope > 2 * slopes[0]
+                span = np.where(nonlinear, np.nanmax(spans, axis=0) / SAFETY, 0.0)
+            terms.append(_scaled(e, np.where(np.isnan(slope), slopes[0], slope)))
+            terms.append({ARITH: np.nan_to_num(span, nan=0.0)})
         name = type(node).__name__
         family = _BY_FUNCTION.get(name, name)
         return v, _with(_sum(terms), family, self.rounding(v, 2.0))
