@@ -12,6 +12,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+import sympy
+
 from .errors import BadInput
 
 _FIELDS = ("backend", "dtype", "reason", "link")
@@ -83,9 +85,10 @@ def lookup(
 
 
 def lookup_functions(
-    functions, backend: str, dtype: str, device: str, entries: list[Divergence] | None = None
+    expr, backend: str, dtype: str, device: str, entries: list[Divergence] | None = None
 ) -> list[Divergence]:
-    """The function-level entries for a kernel calling ``functions`` on this pair."""
+    """The function-level entries for a kernel whose expression ``expr`` calls them."""
+    functions = {type(f).__name__ for f in expr.atoms(sympy.Function)}
     return [
         d
         for d in (load() if entries is None else entries)

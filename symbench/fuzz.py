@@ -228,7 +228,7 @@ def run(
         for r in results:
             if r.status not in BAD:
                 continue
-            known = _div.lookup_functions(functions, r.backend, r.dtype, r.device, entries)
+            known = _div.lookup_functions(expr, r.backend, r.dtype, r.device, entries)
             if r.status == "fail" and known:
                 if target is None:
                     report.explained += 1

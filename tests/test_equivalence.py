@@ -113,3 +113,19 @@ def test_check_matrix_reports_unavailable_backends_without_compiling():
     res = check_matrix([get_kernel("add")], [Missing(), Scaled()], ["float64"])
     assert [r.status for r in res] == ["unavailable", "pass"]
     assert res[0].reason == "not here"
+
+
+def test_a_function_divergence_names_itself_and_keeps_the_fail():
+    k = get_kernel("sigmoid")
+    entry = [
+        Divergence(
+            "", "test-scaled", "float64", "exp is off", "https://example.invalid", None, "exp"
+        )
+    ]
+    wrong = check_one(k, Scaled(1 + 1e-9), "float64", divergences=entry)
+    assert wrong.status == "fail" and "known divergence of test-scaled's exp: exp is off" in (
+        wrong.reason
+    )
+    assert check_one(k, Scaled(1.0), "float64", divergences=entry).status == "pass"
+    other = check_one(get_kernel("square"), Scaled(1 + 1e-9), "float64", divergences=entry)
+    assert "known divergence" not in other.reason
