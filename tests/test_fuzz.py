@@ -84,3 +84,11 @@ def test_fuzz_command(capsys, tmp_path):
     assert out["backends"] == ["numpy"] and set(out["dtypes"]) == {"float64", "float32"}
     assert main(["fuzz", "--count", "0"]) == 2
     assert main(["fuzz", "-b", "nosuch", "--no-progress"]) == 2
+
+
+def test_the_default_corpus_works_in_a_fresh_directory(capsys, tmp_path, monkeypatch):
+    from symbench.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["fuzz", "--count", "2", "-b", "numpy", "--json", "--no-progress"]) == 0
+    assert json.loads(capsys.readouterr().out)["corpus"] == ".symbench/fuzz-corpus.json"

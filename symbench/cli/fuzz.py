@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from pathlib import Path
 
 from .. import fuzz
 from ..selection import select, split_names
@@ -65,6 +67,9 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         error_line(f"--max-seconds must be positive, got {args.max_seconds}")
         return 2
     if args.corpus:
+        # the default corpus lives in ./.symbench, which a fresh directory does not have yet
+        with contextlib.suppress(OSError):
+            Path(args.corpus).parent.mkdir(parents=True, exist_ok=True)
         check_writable(args.corpus)
     sel = select(None, split_names(args.backend), split_names(args.dtype))
     console = get_console(stderr=True)
