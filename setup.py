@@ -1,5 +1,6 @@
 """Packaging metadata for symbench; build-system and tool config live in pyproject.toml."""
 
+import ast
 import re
 from pathlib import Path
 
@@ -10,22 +11,49 @@ VERSION = re.search(
     r'__version__ = "([^"]+)"', (HERE / "symbench" / "_version.py").read_text()
 ).group(1)
 
-# Every CPU backend comes with the plain install. Lower bounds are the versions this
-# project was developed and tested against; run records store the exact versions used.
-CPU_BACKENDS = [
+# symbench's own dependencies. Lower bounds are the versions this project was developed and
+# tested against; run records store the exact versions used.
+CORE = [
     "numpy>=1.24",
     "sympy>=1.13",
     "mpmath>=1.3",
     "scipy>=1.11",  # stats.false_discovery_control (gate)
-    "Cython>=3.0",
-    "setuptools>=64",
-    "numba>=0.59",
-    "jax[cpu]>=0.4.30",
-    "numexpr>=2.9",
     "rich>=13",
     "matplotlib>=3.7",  # symbench report; imported only there
     "tomli>=2; python_version<'3.11'",
 ]
+
+
+def backend_requirements() -> dict[str, list[str]]:
+    """Each backend's pip requirements per extra ("" is the plain install), read from the
+    ``requirements`` literal of the classes in the backend registry without importing
+    symbench (which needs these very packages). Every CPU backend comes with the plain
+    install; GPU libraries come with the ``gpu`` extra."""
+    backends = HERE / "symbench" / "backends"
+    tree = ast.parse((backends / "__init__.py").read_text())
+    registry = next(
+        ast.literal_eval(n.value)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.AnnAssign) and getattr(n.target, "id", "") == "REGISTRY"
+    )
+    out: dict[str, list[str]] = {}
+    for target in registry.values():
+        module, _, cls = target.partition(":")
+        source = backends / (module.rsplit(".", 1)[1] + ".py")
+        for node in ast.walk(ast.parse(source.read_text())):
+            if not (isinstance(node, ast.ClassDef) and node.name == cls):
+                continue
+            for stmt in node.body:
+                if isinstance(stmt, ast.Assign) and getattr(stmt.targets[0], "id", "") == (
+                    "requirements"
+                ):
+                    for extra, reqs in ast.literal_eval(stmt.value).items():
+                        out.setdefault(extra, [])
+                        out[extra] += [r for r in reqs if r not in out[extra]]
+    return out
+
+
+BACKENDS = backend_requirements()
 
 TEST = [
     "pytest>=8",
@@ -45,14 +73,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["symbench", "symbench.*"]),
     package_data={"symbench": ["divergences.toml", "math_accuracy.toml"]},
-    install_requires=CPU_BACKENDS,
-    extras_require={
-        "test": TEST,
-        # CUDA 12 GPUs: CuPy, and JAX's CUDA plugin with the CUDA libraries as wheels. The
-        # plugin pins jax to its own version; pip resolves the pair cleanly on Linux (checked
-        # with `pip install --dry-run ".[gpu]"`), and no plugin exists for other systems.
-        "gpu": ["cupy-cuda12x>=13", "jax[cuda12]; sys_platform == 'linux'"],
-    },
+    install_requires=CORE + BACKENDS.pop("", []),
+    extras_require={"test": TEST, **BACKENDS},
     entry_points={"console_scripts": ["symbench = symbench.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import platform
-import sys
 from pathlib import Path
 from typing import Any
+
+from .backends import backend_ids, get_backend
 
 
 def _cpuinfo() -> dict[str, str]:
@@ -94,27 +95,17 @@ def gpu_fingerprints() -> list[dict[str, Any]]:
     return gpus
 
 
-def jax_devices() -> list[dict[str, str]]:
-    if "jax" not in sys.modules:
-        return []
-    jax = sys.modules["jax"]
-    try:
-        return [
-            {"id": f"{d.platform}:{d.id}", "platform": d.platform, "kind": d.device_kind}
-            for d in jax.devices()
-        ]
-    except Exception:
-        return []
-
-
 def fingerprint() -> dict[str, Any]:
-    """The machine and its devices, as stored in run records."""
-    return {
+    """The machine and its devices, as stored in run records: host, CPU, NVIDIA GPUs, and
+    what each registered backend adds (``Backend.device_fingerprint``, e.g. JAX's devices)."""
+    fp: dict[str, Any] = {
         "hostname": platform.node(),
         "cpu": cpu_fingerprint(),
         "gpus": gpu_fingerprints(),
-        "jax_devices": jax_devices(),
     }
+    for backend_id in backend_ids():
+        fp.update(get_backend(backend_id).device_fingerprint())
+    return fp
 
 
 def device_summary(fp: dict[str, Any], device: str = "cpu") -> str:

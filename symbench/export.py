@@ -40,7 +40,7 @@ import numpy as np
 
 from . import equivalence, exprcodec, tolerance
 from ._version import __version__
-from .backends import Compiled, get_backend
+from .backends import Backend, Compiled, backend_ids, get_backend
 from .backends.cbuild import BuildCache, find_extension, load_extension
 from .errors import BadInput, Unavailable, Unsupported
 from .inputs import DEFAULT_SEED, make_inputs
@@ -55,24 +55,10 @@ README = "README.txt"
 SELFTEST_SIZE = 16
 SOURCE_SUFFIX = {"python": ".py", "cython": ".pyx", "c": ".c", "cuda": ".cu"}
 
-# Where the loader may import the generated code's globals from, per backend (first match).
-BINDING_MODULES: dict[str, tuple[str, ...]] = {
-    "numpy": ("numpy", "scipy.special", "scipy", "math"),
-    "numexpr": ("numexpr", "numpy", "math"),
-    "numba": ("math",),
-    "numba-parallel": ("math",),
-    "jax": ("jax.numpy", "jax.scipy.special", "jax.lax", "jax", "math"),
-}
-# Packages the loaded kernel needs at run time besides those its globals come from.
-RUNTIME_PACKAGES: dict[str, tuple[str, ...]] = {
-    "numpy": ("numpy",),
-    "numexpr": ("numpy", "numexpr"),
-    "numba": ("numpy", "numba"),
-    "numba-parallel": ("numpy", "numba"),
-    "jax": ("numpy", "jax", "jaxlib"),
-    "cython": ("numpy",),
-    "ufuncify": ("numpy",),
-}
+# Load kinds that ship the compiled extension module instead of source (the others ship the
+# generated Python source, which the loader executes); each backend names its kind in
+# ``Backend.export_kind``, and the standalone loader knows every kind.
+EXTENSION_KINDS = ("cython", "ufunc-extension")
 STDLIB = frozenset({"math", "builtins"})
 _EQUIVALENCE = (
     "status",
@@ -124,9 +110,10 @@ def export(
     b = get_backend(backend)
     target = _check_target(Path(out))
     pair = f"{kernel.name} with {backend} ({dtype}, {device})"
-    if backend not in RUNTIME_PACKAGES:
+    if b.export_kind is None:
+        exportable = [i for i in backend_ids() if get_backend(i).export_kind]
         raise ExportError(
-            f"cannot export {pair}: export supports {', '.join(RUNTIME_PACKAGES)}; {backend} "
+            f"cannot export {pair}: export supports {', '.join(exportable)}; {backend} "
             "ships no standalone binary or Python source"
         )
     try:
@@ -149,9 +136,9 @@ def export(
     files: dict[str, bytes] = {}
     source_name = "kernel" + SOURCE_SUFFIX.get(compiled.language, ".txt")
     files[source_name] = compiled.source.encode()
-    load, binary, modules = _load_spec(compiled, kernel, backend, source_name, files)
+    load, binary, modules = _load_spec(compiled, kernel, b, source_name, files)
     requires = {}
-    for dist in sorted(set(RUNTIME_PACKAGES[backend]) | modules):
+    for dist in sorted(set(b.export_requires) | modules):
         try:
             requires[dist] = version(dist)
         except PackageNotFoundError:
@@ -288,56 +275,36 @@ def fastest_pair(
 
 
 def _load_spec(
-    compiled: Compiled, kernel: Kernel, backend: str, source_name: str, files: dict[str, bytes]
+    compiled: Compiled, kernel: Kernel, backend: Backend, source_name: str, files: dict[str, bytes]
 ) -> tuple[dict[str, Any], dict[str, Any] | None, set[str]]:
     """(load instructions, binary description or None, distributions the globals need);
     adds the compiled module to ``files`` where there is one."""
-    if backend in ("cython", "ufuncify"):
+    kind = backend.export_kind
+    if kind in EXTENSION_KINDS:
         path, module = _built_extension(compiled)
         files[path.name] = path.read_bytes()
         binary = {"file": path.name, "module": module, "suffix": _extension_suffix(path, module)}
-        if backend == "cython":
-            load = {"kind": "cython", "file": path.name, "module": module, "function": "evaluate"}
+        load = {"kind": kind, "file": path.name, "module": module}
+        if kind == "ufunc-extension":
+            load["attribute"] = _ufunc_attribute(compiled, path, module)
         else:
-            load = {
-                "kind": "ufunc-extension",
-                "file": path.name,
-                "module": module,
-                "attribute": _ufunc_attribute(compiled, path, module),
-            }
+            load["function"] = "evaluate"
         return load | {"compiles_on_load": False}, binary, set()
 
     func, params = _function_def(compiled.source)
-    bindings = _bindings(compiled, backend, func)
+    bindings = _bindings(compiled, backend.export_modules, func)
     modules = {
         how["module"].partition(".")[0] for how in bindings.values() if "module" in how
     } - STDLIB
     load: dict[str, Any] = {
-        "kind": "python",
+        "kind": kind,
         "source": source_name,
         "function": func,
         "bindings": bindings,
         "extra_args": _extra_args(compiled, kernel, params),
         "compiles_on_load": False,
     }
-    if backend in ("numba", "numba-parallel"):
-        n = len(kernel.args)
-        load |= {
-            "kind": "numba-vectorize",
-            "signatures": [f"{compiled.dtype}({', '.join([compiled.dtype] * n)})"],
-            "target": getattr(get_backend(backend), "target", "cpu"),
-            "compiles_on_load": True,
-            "note": "numba compiles the source for this CPU when load() is called; no "
-            "machine code is shipped",
-        }
-    elif backend == "jax":
-        load |= {
-            "kind": "jax-jit",
-            "compiles_on_load": True,
-            "note": "jax.jit compiles on the first call (per input shape); float64 artifacts "
-            "switch on jax_enable_x64",
-        }
-    return load, None, modules
+    return load | backend.export_options(compiled, kernel), None, modules
 
 
 def _built_extension(compiled: Compiled) -> tuple[Path, str]:
@@ -386,12 +353,16 @@ def _function_def(source: str) -> tuple[str, list[str]]:
 
 
 def _global_names(code: types.CodeType) -> set[str]:
-    names = {
-        i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")
-    }
+    """Globals the code reads and does not bind itself (a source that imports its own
+    modules at the top needs no bindings for them)."""
+    return _names(code, ("LOAD_GLOBAL", "LOAD_NAME")) - _names(code, ("STORE_NAME", "STORE_GLOBAL"))
+
+
+def _names(code: types.CodeType, opnames: tuple[str, ...]) -> set[str]:
+    names = {i.argval for i in dis.get_instructions(code) if i.opname in opnames}
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
-            names |= _global_names(const)
+            names |= _names(const, opnames)
     return names
 
 
@@ -421,10 +392,12 @@ def _cell_callable(cell: Any) -> bool:
         return False
 
 
-def _bindings(compiled: Compiled, backend: str, func: str) -> dict[str, dict[str, Any]]:
+def _bindings(
+    compiled: Compiled, candidates: tuple[str, ...], func: str
+) -> dict[str, dict[str, Any]]:
     """How the loader rebuilds each global the generated source uses: ``{"module", "attr"}``
-    imported by name, or ``{"value"}`` for a float constant. Builtins need nothing."""
-    candidates = BINDING_MODULES[backend]
+    imported by name (from the first of ``candidates`` that has it), or ``{"value"}`` for a
+    float constant. Builtins need nothing."""
     code = compile(compiled.source, "<generated>", "exec")
     names = _global_names(code) - {func}
     namespace = _function_globals(compiled.fn, func)
@@ -467,17 +440,13 @@ def _describe(name: str, namespace: dict | None, candidates: tuple[str, ...]):
 
 
 def _extra_args(compiled: Compiled, kernel: Kernel, params: list[str]) -> list[str]:
-    """Values of parameters beyond the kernel's arguments (numexpr's float32 constants, which
-    the backend passes as typed operands), as float hex strings."""
+    """Values of parameters beyond the kernel's arguments (``Compiled.extra_args``, such as
+    numexpr's float32 constants, which it passes as typed operands), as float hex strings."""
     extra = params[len(kernel.args) :]
     if not extra:
         return []
-    fn = compiled.fn
-    cells = (
-        dict(zip(fn.__code__.co_freevars, fn.__closure__ or ())) if hasattr(fn, "__code__") else {}
-    )
-    values = cells["constants"].cell_contents if "constants" in cells else None
-    if values is None or len(values) != len(extra):
+    values = compiled.extra_args
+    if len(values) != len(extra):
         raise ExportError(
             f"{compiled.backend} source takes extra parameters {extra} whose values cannot be found"
         )

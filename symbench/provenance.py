@@ -13,30 +13,24 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
+from .backends import backend_ids, get_backend
 from .backends.cbuild import c_compiler, compiler_version, recipe
 from .devices import fingerprint
 from .timing import thread_settings
 
-PACKAGES = (
-    "symbench",
-    "sympy",
-    "numpy",
-    "scipy",
-    "mpmath",
-    "Cython",
-    "setuptools",
-    "numba",
-    "llvmlite",
-    "jax",
-    "jaxlib",
-    "numexpr",
-    "cupy",
-)
+# symbench's own dependencies; each backend adds its libraries (``Backend.packages``).
+CORE_PACKAGES = ("symbench", "sympy", "numpy", "scipy", "mpmath")
+
+
+def packages() -> tuple[str, ...]:
+    """Every distribution a run records the version of, core ones first."""
+    extra = (p for i in backend_ids() for p in get_backend(i).packages)
+    return tuple(dict.fromkeys((*CORE_PACKAGES, *extra)))
 
 
 def package_versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {}
-    for name in PACKAGES:
+    for name in packages():
         try:
             out[name] = version(name)
         except PackageNotFoundError:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .backends import get_backend
+from .backends import backend_ids, get_backend
 from .timing import measure
 
 DEFAULT_ELEMENTS = 1 << 24  # 128 MiB per float64 array
@@ -77,14 +77,20 @@ def _result(device: str, method: str, nbytes: int, copy, add) -> dict[str, Any]:
 
 
 def bandwidth(device: str = "cpu", **kwargs) -> dict[str, Any] | None:
-    """Measured bandwidth of ``device``: NumPy on the CPU, CuPy on an NVIDIA GPU where it is
-    installed, else JAX on whatever device it sees (GPU, TPU); None when none can measure."""
+    """Measured bandwidth of ``device``: NumPy on the CPU; elsewhere the first backend that
+    can measure it (``Backend.measure_bandwidth``: CuPy on an NVIDIA GPU where installed,
+    else JAX on whatever device it sees); None when none can measure."""
     if device == "cpu":
         return cpu_bandwidth(**kwargs)
-
-    for backend, measure_on in (("cupy", cupy_bandwidth), ("jax", jax_bandwidth)):
-        if device in get_backend(backend).devices():
-            return measure_on(device, **kwargs)
+    # A library made for the device alone (CuPy) measures before a general one (JAX).
+    candidates = sorted(
+        (get_backend(i) for i in backend_ids()), key=lambda b: "cpu" in b.device_kinds
+    )
+    for backend in candidates:
+        if backend.unavailable_reason() is None:
+            found = backend.measure_bandwidth(device, **kwargs)
+            if found is not None:
+                return found
     return None
 
 

@@ -22,7 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from .backends import backend_ids, get_backend
+
 DEFAULT_REPEATS = 7
+# Thread settings of the libraries under every backend (OpenMP, BLAS); each backend adds
+# its own in ``Backend.thread_env``.
+COMMON_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 DEFAULT_MIN_SAMPLE_S = 0.01
 
 
@@ -240,21 +245,14 @@ def time_compiled(compiled, inputs: list[np.ndarray], **kwargs) -> Timing:
 
 def thread_settings() -> dict[str, Any]:
     """Environment and library settings that decide how many threads kernels use (and how
-    JAX takes device memory)."""
-    keys = (
-        "OMP_NUM_THREADS",
-        "MKL_NUM_THREADS",
-        "OPENBLAS_NUM_THREADS",
-        "NUMEXPR_NUM_THREADS",
-        "NUMEXPR_MAX_THREADS",
-        "NUMBA_NUM_THREADS",
-        "NUMBA_THREADING_LAYER",
-        "XLA_FLAGS",
-        "XLA_PYTHON_CLIENT_PREALLOCATE",
-        "XLA_PYTHON_CLIENT_MEM_FRACTION",
-    )
+    JAX takes device memory): OpenMP's and the BLAS libraries', then each registered
+    backend's ``thread_env`` and ``runtime_settings()``."""
+    backends = [get_backend(i) for i in backend_ids()]
+    keys = dict.fromkeys(COMMON_THREAD_ENV + tuple(k for b in backends for k in b.thread_env))
     settings: dict[str, Any] = {k: os.environ.get(k) for k in keys}
     settings["cpu_count"] = os.cpu_count()
     if hasattr(os, "sched_getaffinity"):
         settings["affinity"] = len(os.sched_getaffinity(0))
+    for b in backends:
+        settings.update(b.runtime_settings())
     return settings

@@ -173,3 +173,45 @@ def test_jax_does_not_take_the_gpu_memory_cupy_needs_unless_told_to(preset, expe
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == expected, out.stderr
+
+
+def test_per_backend_facts_are_read_from_the_registry(monkeypatch):
+    """Provenance, thread settings, setup.py's extras and the fingerprint take each backend's
+    facts from its class: what a backend declares appears there."""
+    import runpy
+
+    import setuptools
+
+    from symbench.devices import fingerprint
+    from symbench.provenance import packages
+    from symbench.timing import thread_settings
+
+    seen = {}
+    monkeypatch.setattr(setuptools, "setup", lambda **kw: seen.update(kw))
+    runpy.run_path(os.path.join(os.path.dirname(__file__), "..", "setup.py"))
+    install, extras = seen["install_requires"], seen["extras_require"]
+    settings, recorded, fp = thread_settings(), packages(), fingerprint()
+    for bid in backend_ids():
+        b = get_backend(bid)
+        assert set(b.packages) <= set(recorded), bid
+        assert set(b.thread_env) <= set(settings), bid
+        assert set(b.device_fingerprint()) <= set(fp), bid
+        for extra, reqs in b.requirements.items():
+            assert set(reqs) <= set(install if extra == "" else extras[extra]), (bid, extra)
+        assert b.export_kind is None or set(b.export_requires) >= {"numpy"}, bid
+
+
+def test_roofline_asks_backends_for_device_bandwidth(monkeypatch):
+    from symbench.roofline import bandwidth
+
+    asked = []
+
+    def fake(self, device, **kw):
+        asked.append(self.id)
+        return {"device": device, "by": self.id} if self.id == "jax" else None
+
+    for bid in backend_ids():
+        monkeypatch.setattr(type(get_backend(bid)), "measure_bandwidth", fake)
+        monkeypatch.setattr(type(get_backend(bid)), "unavailable_reason", lambda self: None)
+    assert bandwidth("tpu:0") == {"device": "tpu:0", "by": "jax"}
+    assert asked[0] == "cupy" and asked[-1] == "jax"  # the GPU-only library asked first

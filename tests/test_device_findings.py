@@ -120,6 +120,7 @@ def test_the_gpu_script_is_valid_bash_and_every_symbench_call_parses():
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
     text = script.read_text().replace("\\\n", " ")
     values = {"dev": "gpu:0", "out": "results/x", "store": "results/x/runs", "kernels": "add"}
+    values |= {"parallel": "jax,numexpr", "serial": "numpy,numba"}  # read from the registry
     calls = [line.strip() for line in text.splitlines() if line.strip().startswith("symbench ")]
     assert len(calls) >= 5
     parser = build_parser()

@@ -37,6 +37,9 @@ class Compiled:
     to_device: Callable[[Sequence[np.ndarray]], list[Any]] = list
     sync: Callable[[Any], Any] = lambda out: out
     to_host: Callable[[Any], np.ndarray] = np.asarray
+    # Values the backend passes after the kernel's arguments (numexpr's float32 constants):
+    # an export's loader passes the same ones.
+    extra_args: tuple[float, ...] = ()
 
     def __call__(self, *inputs: np.ndarray) -> np.ndarray:
         """Host arrays in, host array out (device transfer and sync included)."""
@@ -47,14 +50,56 @@ class Compiled:
 class Backend:
     """Base class: subclasses set ``id``, ``library`` and implement ``_compile``.
 
-    ``library`` is the distribution whose version is reported; ``requires`` are the modules
-    imported (on first use, never by ``import symbench``) to decide availability.
+    Every fact about a backend lives on its class; the rest of symbench reads it from the
+    registry (provenance, timing, export, setup.py, the accuracy survey, device discovery).
+    A new backend overrides only the facts that differ from these defaults.
     """
 
     id: ClassVar[str]
+    #: the distribution whose version is reported beside the backend's results
     library: ClassVar[str]
+    #: modules imported (on first use, never by ``import symbench``) to decide availability
     requires: ClassVar[tuple[str, ...]] = ()
     dtypes: ClassVar[tuple[str, ...]] = DTYPES
+    #: device kinds it can run on (``cpu``, ``gpu``, ``tpu``); ``devices()`` says which exist
+    device_kinds: ClassVar[tuple[str, ...]] = ("cpu",)
+    #: whether it spreads one call over several CPU threads
+    threaded: ClassVar[bool] = False
+    #: distributions whose versions every run records (provenance.package_versions)
+    packages: ClassVar[tuple[str, ...]] = ()
+    #: pip requirements per setup.py extra ("" is the plain install). setup.py reads this
+    #: dict without importing symbench, so it must stay a literal.
+    requirements: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: environment variables that set its threads or device memory (recorded in every run)
+    thread_env: ClassVar[tuple[str, ...]] = ()
+    #: how ``symbench export`` ships it: a load kind the standalone loader knows
+    #: (``python``, ``numba-vectorize``, ``jax-jit``, ``cython``, ``ufunc-extension``), or
+    #: None when it cannot be exported
+    export_kind: ClassVar[str | None] = None
+    #: modules an exported source's free globals are imported from (first match wins)
+    export_modules: ClassVar[tuple[str, ...]] = ()
+    #: distributions an exported kernel needs at run time
+    export_requires: ClassVar[tuple[str, ...]] = ("numpy",)
+
+    def export_options(self, compiled: Compiled, kernel: Kernel) -> dict[str, Any]:
+        """Extra load instructions for an export's manifest (numba's signatures, a note on
+        when the loader compiles); the defaults load a ready function."""
+        return {}
+
+    def runtime_settings(self) -> dict[str, Any]:
+        """Thread settings its library uses now, when that library is already imported
+        (recorded in every run); never imports it."""
+        return {}
+
+    def device_fingerprint(self) -> dict[str, Any]:
+        """Fields this backend adds to the machine fingerprint (JAX: the devices it sees),
+        when its library is already imported; never imports it."""
+        return {}
+
+    def measure_bandwidth(self, device: str, **kwargs: Any) -> dict[str, Any] | None:
+        """The memory bandwidth of a non-CPU ``device`` measured with this library, or None
+        when it cannot measure there (see ``roofline.bandwidth``)."""
+        return None
 
     def version(self) -> str | None:
         from importlib.metadata import PackageNotFoundError, version
@@ -95,6 +140,8 @@ class Backend:
             "reason": reason or "",
             "devices": self.devices() if reason is None else [],
             "dtypes": list(self.dtypes),
+            "device_kinds": list(self.device_kinds),
+            "threaded": self.threaded,
             "strategy": " ".join(doc.split()),
         }
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..errors import Unavailable, Unsupported
 from ..kernels.core import Kernel
+from ..roofline import cupy_bandwidth
 from .base import Backend, Compiled
 from .codegen import C_TYPES, c_function
 
@@ -53,6 +54,14 @@ class CupyBackend(Backend):
     id = "cupy"
     library = "cupy"
     requires = ("cupy",)
+    device_kinds = ("gpu",)
+    packages = ("cupy", "cupy-cuda12x")
+    requirements = {"gpu": ("cupy-cuda12x>=13",)}
+
+    def measure_bandwidth(self, device: str, **kwargs) -> dict | None:
+        if device not in self.devices():
+            return None
+        return cupy_bandwidth(device, **kwargs)
 
     def check_available(self) -> None:
         import importlib.util

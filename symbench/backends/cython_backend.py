@@ -75,6 +75,9 @@ class CythonBackend(Backend):
     id = "cython"
     library = "Cython"
     requires = ("Cython", "setuptools")
+    packages = ("Cython", "setuptools")
+    requirements = {"": ("Cython>=3.0", "setuptools>=64")}
+    export_kind = "cython"
 
     def check_available(self) -> None:
         super().check_available()

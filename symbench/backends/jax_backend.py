@@ -8,10 +8,12 @@ float64; float32 inputs stay float32 (Python constants are weakly typed).
 from __future__ import annotations
 
 import os
+import sys
 
 from ..cache import cache_dir
 from ..errors import Unsupported
 from ..kernels.core import Kernel
+from ..roofline import jax_bandwidth
 from .base import Backend, Compiled
 from .codegen import lambdified_source, lambdify_checked
 
@@ -43,6 +45,41 @@ class JaxBackend(Backend):
     id = "jax"
     library = "jax"
     requires = ("jax", "jaxlib")
+    device_kinds = ("cpu", "gpu", "tpu")
+    threaded = True
+    packages = ("jax", "jaxlib")
+    # JAX's CUDA plugin pins jax to its own version; pip resolves the pair cleanly on Linux
+    # (checked with `pip install --dry-run ".[gpu]"`), and no plugin exists for other systems.
+    requirements = {"": ("jax[cpu]>=0.4.30",), "gpu": ("jax[cuda12]; sys_platform == 'linux'",)}
+    thread_env = ("XLA_FLAGS", "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION")
+    export_kind = "jax-jit"
+    export_modules = ("jax.numpy", "jax.scipy.special", "jax.lax", "jax", "math")
+    export_requires = ("numpy", "jax", "jaxlib")
+
+    def export_options(self, compiled: Compiled, kernel: Kernel) -> dict:
+        return {
+            "compiles_on_load": True,
+            "note": "jax.jit compiles on the first call (per input shape); float64 artifacts "
+            "switch on jax_enable_x64",
+        }
+
+    def device_fingerprint(self) -> dict:
+        if "jax" not in sys.modules:
+            return {"jax_devices": []}
+        jax = sys.modules["jax"]
+        try:
+            found = [
+                {"id": f"{d.platform}:{d.id}", "platform": d.platform, "kind": d.device_kind}
+                for d in jax.devices()
+            ]
+        except Exception:
+            found = []
+        return {"jax_devices": found}
+
+    def measure_bandwidth(self, device: str, **kwargs) -> dict | None:
+        if device == "cpu" or device not in self.devices():
+            return None
+        return jax_bandwidth(device, **kwargs)
 
     def check_available(self) -> None:
         super().check_available()

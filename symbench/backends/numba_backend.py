@@ -80,7 +80,32 @@ class NumbaBackend(Backend):
     id = "numba"
     library = "numba"
     requires = ("numba",)
+    packages = ("numba", "llvmlite")
+    requirements = {"": ("numba>=0.59",)}
+    thread_env = ("NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER")
+    export_kind = "numba-vectorize"
+    export_modules = ("math",)
+    export_requires = ("numpy", "numba")
     target: ClassVar[str] = "cpu"
+
+    def export_options(self, compiled: Compiled, kernel: Kernel) -> dict:
+        n = len(kernel.args)
+        return {
+            "signatures": [f"{compiled.dtype}({', '.join([compiled.dtype] * n)})"],
+            "target": self.target,
+            "compiles_on_load": True,
+            "note": "numba compiles the source for this CPU when load() is called; no "
+            "machine code is shipped",
+        }
+
+    def runtime_settings(self) -> dict:
+        if "numba" not in sys.modules:
+            return {}
+        numba = sys.modules["numba"]
+        return {
+            "numba_threads": numba.config.NUMBA_NUM_THREADS,
+            "numba_threading_layer": numba.config.THREADING_LAYER,
+        }
 
     def check_available(self) -> None:
         super().check_available()
@@ -137,3 +162,4 @@ class NumbaBackend(Backend):
 class NumbaParallelBackend(NumbaBackend):
     id = "numba-parallel"
     target = "parallel"
+    threaded = True

@@ -56,6 +56,13 @@ class NumexprBackend(Backend):
     id = "numexpr"
     library = "numexpr"
     requires = ("numexpr",)
+    threaded = True
+    packages = ("numexpr",)
+    requirements = {"": ("numexpr>=2.9",)}
+    thread_env = ("NUMEXPR_NUM_THREADS", "NUMEXPR_MAX_THREADS")
+    export_kind = "python"
+    export_modules = ("numexpr", "numpy", "math")
+    export_requires = ("numpy", "numexpr")
 
     def _compile(self, kernel: Kernel, dtype: str, device: str) -> Compiled:
         import numexpr
@@ -112,4 +119,5 @@ class NumexprBackend(Backend):
             fn,
             source,
             build={"printer": "NumExprPrinter", "threads": numexpr.get_num_threads()},
+            extra_args=tuple(float(c) for c in floats),
         )

@@ -17,6 +17,8 @@ class NumpyBackend(Backend):
     id = "numpy"
     library = "numpy"
     requires = ("numpy",)
+    export_kind = "python"
+    export_modules = ("numpy", "scipy.special", "scipy", "math")
 
     def check_available(self) -> None:
         super().check_available()

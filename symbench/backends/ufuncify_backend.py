@@ -31,6 +31,9 @@ class UfuncifyBackend(Backend):
     library = "sympy"
     requires = ("sympy", "numpy", "setuptools")
     dtypes = ("float64",)
+    packages = ("setuptools",)
+    requirements = {"": ("setuptools>=64",)}
+    export_kind = "ufunc-extension"
 
     def check_available(self) -> None:
         super().check_available()
