@@ -21,6 +21,7 @@ REGISTRY: dict[str, str] = {
     "numba": "symbench.backends.numba_backend:NumbaBackend",
     "numba-parallel": "symbench.backends.numba_backend:NumbaParallelBackend",
     "jax": "symbench.backends.jax_backend:JaxBackend",
+    "symengine": "symbench.backends.symengine_backend:SymengineBackend",
     "cupy": "symbench.backends.cupy_backend:CupyBackend",
 }
 
