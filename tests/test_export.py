@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from symbench import BadInput, get_backend, get_kernel
+from symbench.backends import backend_ids
 from symbench.export import ExportError, NotEquivalent, export, export_from_record, fastest_pair
 from symbench.records import Store
 from symbench.runner import RunSettings, run
@@ -408,3 +409,21 @@ def test_loader_source_is_the_template_verbatim(exported):
 
     needs("numpy")
     assert (exported["numpy"] / "loader.py").read_text() == _loader_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "backend", [b for b in backend_ids() if get_backend(b).export_kind is not None]
+)
+def test_every_exportable_backend_round_trips(backend, tmp_path):
+    """Each backend that names an export kind exports, and its artifact loads, computes and
+    self-tests in a fresh interpreter with its own loader (read-only broadcast inputs)."""
+    needs(backend)
+    out = export(get_kernel("sigmoid"), backend, "float64", tmp_path / backend)
+    proc = subprocess.run(
+        [sys.executable, str(out / "loader.py")], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("OK"), proc.stdout + proc.stderr
+    fn = loader_module(out).load(out)
+    x = np.broadcast_to(np.linspace(-3, 3, 7), (2, 7))  # read-only, broadcast
+    assert np.allclose(fn(x), 1 / (1 + np.exp(-x)))

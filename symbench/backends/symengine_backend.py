@@ -64,7 +64,13 @@ class SymengineBackend(Backend):
         if not same:
             raise Unsupported(f"symengine does not parse its own text back: {text[:80]}")
         params = ", ".join(names)
-        stacked = names[0] if len(names) == 1 else f"numpy.column_stack(({params},))"
+        # Lambdify reads its input through a writable buffer: a read-only argument (a
+        # broadcast view) is copied; several arguments are stacked into a new array anyway.
+        stacked = (
+            f'numpy.require({names[0]}, requirements="W")'
+            if len(names) == 1
+            else f"numpy.column_stack(({params},))"
+        )
         source = _SOURCE.format(
             opt=OPT_LEVEL, dtype=dtype, names=names, text=text, params=params, stacked=stacked
         )
