@@ -22,6 +22,7 @@ from .backends import Backend, Compiled
 from .errors import Unavailable, Unsupported, first_line
 from .inputs import DEFAULT_SEED, make_inputs
 from .kernels.core import Kernel
+from .records.schema import encode_number
 from .reference import Reference, reference
 
 STATUSES = ("pass", "fail", "xfail", "unsupported", "unavailable", "error")
@@ -79,8 +80,8 @@ class CheckResult:
         if not with_source:
             d.pop("source")
         for k in ("max_ulp", "max_rel_err", "max_abs_err"):
-            if d[k] is not None and not math.isfinite(d[k]):
-                d[k] = str(d[k])  # JSON has no inf
+            if d[k] is not None:
+                d[k] = encode_number(d[k])  # JSON has no inf: the record schema's encoding
         return d
 
 

@@ -44,7 +44,8 @@ from typing import Any
 import numpy as np
 
 from .errors import BadInput
-from .provenance import environment_changes
+from .records.provenance import environment_changes
+from .records.schema import RunView
 
 EXIT_REGRESSION = 1
 EXIT_NOT_ENOUGH_DATA = 3
@@ -185,12 +186,10 @@ def parse_threshold(text: str) -> float:
 
 def record_samples(record: Mapping[str, Any]) -> dict[PairKey, list[float]]:
     """Raw timing samples (seconds per call) of every timed pair and size of a record."""
-    out: dict[PairKey, list[float]] = {}
-    for r in record.get("results", []):
-        for t in r.get("timings") or []:
-            key = PairKey(r["kernel"], r["backend"], r["device"], r["dtype"], int(t["size"]))
-            out[key] = [float(s) for s in t["samples"]]
-    return out
+    return {
+        PairKey(r.kernel, r.backend, r.device, r.dtype, t.size): [float(s) for s in t.samples]
+        for r, t in RunView(record).timings()
+    }
 
 
 def _adjust(comparisons: list[Comparison], threshold: float, alpha: float) -> None:

@@ -32,7 +32,7 @@ from .gate import (
 from .inputs import make_inputs
 from .kernels import Kernel, catalog
 from .kernels.storage import kernel_from_dict
-from .provenance import collect, environment_changes
+from .records.provenance import collect, environment_changes
 from .runner import Reporter
 from .timing import device_call, interleave
 

@@ -22,7 +22,7 @@ from .backends import REGISTRY, get_backend
 from .devices import fingerprint
 from .kernels import Kernel
 from .kernels.storage import kernel_to_dict
-from .records import RecordError, Store, load_file
+from .records import RecordError, ResultView, Store, load_file
 from .runner import Reporter, RunSettings, run
 
 RANK_BY = ("p50", "p99")
@@ -76,15 +76,15 @@ def _pair_status(record: dict[str, Any], name: str, dtype: str, device: str):
 
 
 def _candidate(entry: dict[str, Any], batch: int, run_id: str) -> Candidate | None:
-    timing = next((t for t in entry.get("timings") or [] if t["size"] == batch), None)
-    if timing is None or not timing.get("latency"):
+    result = ResultView(entry)
+    timing = result.timing_at(batch)
+    if timing is None or not timing.latency:
         return None
-    lat = timing["latency"]
-    comp = entry.get("compile") or {}
-    compile_s = comp.get("cold_build_s") or comp.get("first_s")
-    first = timing.get("first_call_s")
+    lat = timing.latency
+    compile_s = result.compile.get("cold_build_s") or result.compile.get("first_s")
+    first = timing.first_call_s
     return Candidate(
-        backend=entry["backend"],
+        backend=result.backend,
         p50_s=lat["p50_s"],
         p99_s=lat["p99_s"],
         throughput=batch / lat["p50_s"],

@@ -16,10 +16,10 @@ from .inputs import DEFAULT_SEED, inputs_hash, make_inputs
 from .kernels import Kernel
 from .kernels.core import DTYPES
 from .kernels.storage import kernel_to_dict
-from .provenance import collect
-from .records import SCHEMA_VERSION, Store, new_run_id, now_iso, text_sha256
+from .records import Store, new_record, new_result, new_run_id, now_iso, text_sha256
+from .records.provenance import collect
+from .records.summary import boundness, summarize
 from .roofline import DEFAULT_ELEMENTS, bandwidth, peak_gbs, traffic_bytes
-from .summary import boundness, summarize
 from .timing import (
     DEFAULT_MIN_SAMPLE_S,
     DEFAULT_REPEATS,
@@ -245,7 +245,7 @@ def run(
     results = []
     jobs: dict[int, TimingJob] = {}
     for c in checks:
-        entry = c.to_dict()
+        entry = new_result(**c.to_dict())
         if c.source is not None:
             sha = text_sha256(c.source)
             sources[sha] = {"language": c.build.get("language", ""), "text": c.source}
@@ -282,25 +282,24 @@ def run(
         for r in results
         for t in r.get("timings", [])
     }
-    record: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
-        "created": created,
-        "duration_s": None,
-        "provenance": collect(argv),
-        "settings": asdict(settings),
-        "bandwidth": bw,
-        "kernels": {k.name: kernel_to_dict(k) for k in kernels},
-        "inputs": {
+    record = new_record(
+        run_id,
+        created,
+        results,
+        duration_s=None,
+        provenance=collect(argv),
+        settings=asdict(settings),
+        bandwidth=bw,
+        kernels={k.name: kernel_to_dict(k) for k in kernels},
+        inputs={
             f"{k.name}/{dt}/{n}": hashed.get(f"{k.name}/{dt}/{n}")
             or inputs_hash(make_inputs(k, n, dt, settings.seed))
             for k in kernels
             for dt in dtypes
             for n in sorted({*settings.sizes, settings.check_size})
         },
-        "sources": sources,
-        "results": results,
-    }
+        sources=sources,
+    )
     record["summary"] = summarize(record)
     record["boundness"] = boundness(record)
     record["duration_s"] = time.perf_counter() - started

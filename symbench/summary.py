@@ -1,151 +1,23 @@
-"""What a run means, computed from the record alone (so old records summarize the same way).
+"""Kept import path: this module lives in ``symbench.records.summary``."""
 
-Per kernel, dtype and size: the fastest backend whose equivalence passed, its speedup over
-``numpy``, its compile cost, and the break-even number of calls after which compiling pays
-off: ``(cost_b - cost_numpy) / (t_numpy - t_b)``, where a cost is the cold compile time plus
-the first call's excess over a steady call (JAX compiles on first call).
-"""
+from .records.summary import (
+    BASELINE,
+    BOUND_MIN_SIZE,
+    MEMORY_BOUND_FRACTION,
+    boundness,
+    compile_cost,
+    device_speedups,
+    history_rows,
+    summarize,
+)
 
-from __future__ import annotations
-
-import math
-from typing import Any
-
-BASELINE = "numpy"
-MEMORY_BOUND_FRACTION = 0.5
-BOUND_MIN_SIZE = 100_000
-
-
-def compile_cost(result: dict[str, Any], timing: dict[str, Any]) -> float:
-    """Cold build time where the backend recorded one (Cython, ufuncify, numba), else the
-    uncontended compile measured in the timing phase, plus the first call's excess."""
-    c = result.get("compile") or {}
-    build = c.get("cold_build_s") or c.get("again_s") or c.get("first_s") or 0.0
-    return build + max(0.0, timing.get("first_call_s", 0.0) - timing["median_s"])
-
-
-def _timings(record: dict[str, Any]):
-    for r in record["results"]:
-        for t in r.get("timings", []):
-            yield r, t
-
-
-def summarize(record: dict[str, Any]) -> list[dict[str, Any]]:
-    groups: dict[tuple, list] = {}
-    for r, t in _timings(record):
-        groups.setdefault((r["kernel"], r["device"], r["dtype"], t["size"]), []).append((r, t))
-    rows = []
-    for (kernel, device, dtype, size), pairs in sorted(groups.items()):
-        best_r, best_t = min(pairs, key=lambda p: p[1]["median_s"])
-        base = next(((r, t) for r, t in pairs if r["backend"] == BASELINE), None)
-        row = {
-            "kernel": kernel,
-            "device": device,
-            "dtype": dtype,
-            "size": size,
-            "backend": best_r["backend"],
-            "median_s": best_t["median_s"],
-            "speedup_vs_numpy": None,
-            "compile_s": compile_cost(best_r, best_t),
-            "break_even_calls": None,
-            "bw_fraction": best_t.get("bw_fraction"),
-            "candidates": len(pairs),
-        }
-        if base is not None:
-            base_r, base_t = base
-            row["speedup_vs_numpy"] = base_t["median_s"] / best_t["median_s"]
-            saving = base_t["median_s"] - best_t["median_s"]
-            extra = row["compile_s"] - compile_cost(base_r, base_t)
-            if best_r["backend"] == BASELINE:
-                row["break_even_calls"] = 0
-            elif saving > 0:
-                row["break_even_calls"] = max(0, math.ceil(extra / saving))
-        rows.append(row)
-    return rows
-
-
-def boundness(record: dict[str, Any]) -> dict[str, str]:
-    """``kernel/device/dtype`` -> memory-bound or compute-bound, judged at the largest size
-    (>= 100 000 elements) by the fastest correct backend's fraction of measured bandwidth."""
-    out: dict[str, str] = {}
-    largest: dict[tuple, dict] = {}
-    for row in summarize(record):
-        key = (row["kernel"], row["device"], row["dtype"])
-        eligible = row["size"] >= BOUND_MIN_SIZE and row["bw_fraction"] is not None
-        if eligible and (key not in largest or row["size"] > largest[key]["size"]):
-            largest[key] = row
-    for (kernel, device, dtype), row in largest.items():
-        bound = "memory-bound" if row["bw_fraction"] >= MEMORY_BOUND_FRACTION else "compute-bound"
-        out[f"{kernel}/{device}/{dtype}"] = bound
-    return out
-
-
-def history_rows(
-    records: list[dict[str, Any]], kernels=None, backends=None
-) -> list[dict[str, Any]]:
-    """One row per record (oldest first as given), restricted to runs that hold one of
-    ``kernels`` / ``backends`` when given: pairs, passes and the best time at the largest size."""
-    kernels, backends = set(kernels or []), set(backends or [])
-    rows = []
-    for rec in records:
-        pairs = [
-            r
-            for r in rec["results"]
-            if (not kernels or r["kernel"] in kernels)
-            and (not backends or r["backend"] in backends)
-        ]
-        if (kernels or backends) and not pairs:
-            continue
-        timed = [t for r in pairs for t in r.get("timings", [])]
-        largest = max((t["size"] for t in timed), default=None)
-        git = rec["provenance"].get("git", {})
-        rows.append(
-            {
-                "run_id": rec["run_id"],
-                "created": rec["created"],
-                "commit": (git.get("commit") or "")[:12] + ("+" if git.get("dirty") else ""),
-                "cpu": rec["provenance"]["machine"]["cpu"]["model"],
-                "pairs": len(pairs),
-                "passed": sum(r["status"] == "pass" for r in pairs),
-                "largest_size": largest,
-                "best_median_s": min(
-                    (t["median_s"] for t in timed if t["size"] == largest), default=None
-                ),
-            }
-        )
-    return rows
-
-
-def device_speedups(record: dict[str, Any], baseline: str = "cpu") -> list[dict[str, Any]]:
-    """Per kernel, dtype and size timed on both: the fastest correct backend on each other
-    device against the fastest on ``baseline``, with the accelerator's fraction of its
-    measured copy bandwidth and its end-to-end time (transfers included) where recorded."""
-    best = {(r["kernel"], r["device"], r["dtype"], r["size"]): r for r in summarize(record)}
-    timing = {
-        (r["kernel"], r["backend"], r["device"], r["dtype"], t["size"]): t
-        for r, t in _timings(record)
-    }
-    rows = []
-    for (kernel, device, dtype, size), row in sorted(best.items()):
-        base = best.get((kernel, baseline, dtype, size))
-        if device == baseline or base is None:
-            continue
-        t = timing[kernel, row["backend"], device, dtype, size]
-        transfers = t.get("end_to_end") or {}
-        rows.append(
-            {
-                "kernel": kernel,
-                "dtype": dtype,
-                "size": size,
-                "device": device,
-                "backend": row["backend"],
-                "median_s": row["median_s"],
-                "gbs": t.get("gbs"),
-                "bw_fraction": row["bw_fraction"],
-                "end_to_end_s": transfers.get("median_s"),
-                "baseline_backend": base["backend"],
-                "baseline_median_s": base["median_s"],
-                "speedup": base["median_s"] / row["median_s"],
-            }
-        )
-    return rows
+__all__ = [
+    "BASELINE",
+    "MEMORY_BOUND_FRACTION",
+    "BOUND_MIN_SIZE",
+    "compile_cost",
+    "summarize",
+    "boundness",
+    "history_rows",
+    "device_speedups",
+]

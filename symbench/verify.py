@@ -29,8 +29,8 @@ from .backends import REGISTRY, get_backend
 from .equivalence import check_one
 from .inputs import inputs_hash, make_inputs
 from .kernels.storage import kernel_from_dict
-from .provenance import collect, environment_changes
 from .records import text_sha256
+from .records.provenance import collect, environment_changes
 from .runner import Reporter, RunSettings, time_pair
 
 DEFAULT_TIMING_FLOOR = 0.25

@@ -183,7 +183,7 @@ def test_per_backend_facts_are_read_from_the_registry(monkeypatch):
     import setuptools
 
     from symbench.devices import fingerprint
-    from symbench.provenance import packages
+    from symbench.records.provenance import packages
     from symbench.timing import thread_settings
 
     seen = {}

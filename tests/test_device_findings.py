@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from symbench.records import Store
+from symbench.records import Store, new_record
 from symbench.summary import device_speedups
 
 TOOL = Path(__file__).resolve().parent.parent / "tools" / "device_findings.py"
@@ -40,16 +40,7 @@ def _pair(kernel, backend, device, times, status="pass", e2e=None):
 
 
 def _record(run_id, results, bandwidth=None):
-    return {
-        "schema_version": 1,
-        "run_id": run_id,
-        "created": run_id,
-        "bandwidth": bandwidth or {},
-        "results": results,
-        "provenance": {},
-        "settings": {},
-        "kernels": {},
-    }
+    return new_record(run_id, run_id, results, bandwidth=bandwidth or {})
 
 
 def test_best_accelerator_against_best_cpu_size_by_size():

@@ -23,7 +23,7 @@ from symbench.gate import (
     record_samples,
 )
 from symbench.gate_rerun import rerun
-from symbench.records import Store
+from symbench.records import Store, new_record, new_result
 from symbench.runner import RunSettings, run
 from symbench.timing import interleave
 
@@ -49,25 +49,14 @@ def fake_record(run_id, seed, *, noise=0.02, repeats=7, scale=None, cpu="test-cp
                 }
                 for n in SIZES
             ]
-            results.append(
-                {
-                    "kernel": kernel,
-                    "backend": backend,
-                    "device": "cpu",
-                    "dtype": "float64",
-                    "status": "pass",
-                    "timings": timings,
-                }
-            )
-    return {
-        "schema_version": 1,
-        "run_id": run_id,
-        "created": "2026-11-23T00:00:00+00:00",
-        "provenance": {"packages": {"numpy": "2.0"}, "machine": {"cpu": {"model": cpu}}},
-        "settings": {"seed": 0},
-        "kernels": {},
-        "results": results,
-    }
+            results.append(new_result(kernel, backend, status="pass", timings=timings))
+    return new_record(
+        run_id,
+        "2026-11-23T00:00:00+00:00",
+        results,
+        provenance={"packages": {"numpy": "2.0"}, "machine": {"cpu": {"model": cpu}}},
+        settings={"seed": 0},
+    )
 
 
 def slower_copy(record, factor, run_id="slow"):

@@ -6,19 +6,11 @@ import sympy as sp
 from symbench import BadInput, catalog, exprcodec, get_kernel
 from symbench.exprcodec import dumps, loads
 from symbench.kernels.storage import kernel_from_dict, kernel_to_dict
-from symbench.records import SCHEMA_VERSION, RecordError, Store, load_file, new_run_id
+from symbench.records import SCHEMA_VERSION, RecordError, Store, load_file, new_record, new_run_id
 
 
 def minimal_record(run_id=None, created="2026-01-01T00:00:00+00:00"):
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_id or new_run_id(),
-        "created": created,
-        "provenance": {},
-        "settings": {},
-        "kernels": {},
-        "results": [],
-    }
+    return new_record(run_id or new_run_id(), created)
 
 
 def test_save_and_load_roundtrip(tmp_path):

@@ -17,7 +17,7 @@ import sys
 
 from symbench.errors import BadInput, SymbenchError
 from symbench.records import Store
-from symbench.summary import device_speedups
+from symbench.records.summary import device_speedups
 
 
 def merge(records: list[dict]) -> dict:

@@ -13,7 +13,7 @@ from ..accuracy import LAST_BITS_ULP, device_kind, summarize
 from ..backends import get_backend
 from ..devices import device_summary, fingerprint
 from ..equivalence import FAILING, check_matrix, matrix_size
-from ..provenance import collect, package_versions
+from ..records.provenance import collect, package_versions
 from ..selection import select, split_names
 from .output import (
     STATUS_STYLE,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from ..backends import backend_ids, get_backend
 from ..devices import fingerprint
 from ..kernels import catalog, load_kernels_file
-from ..records import Store
-from ..summary import history_rows
+from ..records import RunView, Store
+from ..records.summary import history_rows
 from .output import (
     STATUS_STYLE,
     escape,
@@ -102,26 +103,26 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     from rich.table import Table
 
-    sizes = sorted({t["size"] for r in record["results"] for t in r.get("timings", [])})
-    table = Table(title=f"run {record['run_id']}  ({record['created']})")
+    run = RunView(record)
+    sizes = sorted({t.size for _, t in run.timings()})
+    table = Table(title=f"run {run.run_id}  ({run.created})")
     for col in ("kernel", "backend", "device", "dtype", "status", "max ULP"):
         table.add_column(col)
     for n in sizes:
         table.add_column(f"n={n:,}", justify="right")
-    for r in record["results"]:
-        if r["status"] == "unavailable":
+    for r in run.results:
+        if r.status == "unavailable":
             continue
-        by = {t["size"]: t for t in r.get("timings", [])}
+        by = {t.size: t for t in r.timings}
+        ulp = r.max_ulp
         table.add_row(
-            r["kernel"],
-            r["backend"],
-            r["device"],
-            r["dtype"],
-            f"[{STATUS_STYLE.get(r['status'], '')}]{r['status']}[/]",
-            fmt_number(r.get("max_ulp"), ".1f")
-            if not isinstance(r.get("max_ulp"), str)
-            else r["max_ulp"],
-            *[fmt_seconds(by[n]["median_s"]) if n in by else "-" for n in sizes],
+            r.kernel,
+            r.backend,
+            r.device,
+            r.dtype,
+            f"[{STATUS_STYLE.get(r.status, '')}]{r.status}[/]",
+            fmt_number(ulp, ".1f") if ulp is None or math.isfinite(ulp) else str(ulp),
+            *[fmt_seconds(by[n].median_s) if n in by else "-" for n in sizes],
         )
     get_console().print(table)
     summary_table(record)

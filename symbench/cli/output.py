@@ -11,8 +11,9 @@ from typing import Any
 
 from ..cache import atomic_write_bytes
 from ..errors import BadInput
+from ..records.schema import encode_tree
+from ..records.summary import boundness, summarize
 from ..selection import select
-from ..summary import boundness, summarize
 
 STATUS_STYLE = {
     "pass": "green",
@@ -40,7 +41,7 @@ def escape(text: str) -> str:
 
 
 def print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, allow_nan=False, default=str)
+    json.dump(encode_tree(data), sys.stdout, indent=2, allow_nan=False, default=str)
     sys.stdout.write("\n")
 
 

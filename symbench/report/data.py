@@ -11,7 +11,8 @@ from typing import Any
 
 from ..accuracy import FAMILIES, device_kind, table
 from ..backends import backend_ids
-from ..summary import BASELINE
+from ..records.schema import number
+from ..records.summary import BASELINE
 
 BASELINE_DEVICE = "cpu"
 # Statuses whose check ran the compiled code, so ULP and compile numbers exist.
@@ -175,11 +176,10 @@ def fmt_n(size: int) -> str:
 
 
 def ulp_value(value: Any) -> float | None:
-    """max_ulp as a float: records store inf and NaN as strings (JSON has neither)."""
-    if value is None:
-        return None
+    """max_ulp as a float (the record schema's encoding of inf and NaN read back); None
+    when absent or unreadable."""
     try:
-        return float(value)
+        return number(value)
     except (TypeError, ValueError):
         return None
 

@@ -9,7 +9,7 @@ import io
 import math
 from typing import Any
 
-from ..summary import BASELINE
+from ..records.summary import BASELINE
 from .data import BASELINE_DEVICE, Data, Entry, Grid, Series
 
 

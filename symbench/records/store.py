@@ -1,4 +1,5 @@
-"""Run records: one schema-versioned JSON file per run, written atomically, never overwritten.
+"""The directory store: one schema-versioned JSON file per run, written atomically, never
+overwritten.
 
 A record holds everything needed to rerun and re-judge its numbers: provenance (code,
 versions, compiler, machine), settings, the kernels (expressions as ``srepr`` text, read back
@@ -22,12 +23,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import BadInput
+from ..errors import BadInput
+from .schema import REQUIRED, SCHEMA_VERSION, encode_tree, upgrade
 
-SCHEMA_VERSION = 1
 STORE_ENV = "SYMBENCH_STORE"
 DEFAULT_STORE = Path(".symbench") / "runs"
-REQUIRED = ("schema_version", "run_id", "created", "provenance", "settings", "kernels", "results")
 
 
 class RecordError(BadInput):
@@ -78,7 +78,9 @@ class Store:
     def save(self, record: dict[str, Any]) -> Path:
         """Write ``record`` as ``<run_id>.json`` atomically; never replaces an existing file."""
         final = self.path / f"{record['run_id']}.json"
-        data = json.dumps(record, indent=1, sort_keys=True, allow_nan=False, default=_json_default)
+        data = json.dumps(
+            encode_tree(record), indent=1, sort_keys=True, allow_nan=False, default=_json_default
+        )
         fd, tmp = tempfile.mkstemp(prefix=f".{record['run_id']}.", suffix=".tmp", dir=self.path)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -145,7 +147,7 @@ def load_file(path: Path) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise RecordError(f"record {path} is not a JSON object")
     version = record.get("schema_version")
-    if not isinstance(version, int):
+    if not isinstance(version, int) or version < 1:
         raise RecordError(f"record {path} has no schema_version")
     if version > SCHEMA_VERSION:
         raise RecordError(
@@ -156,11 +158,6 @@ def load_file(path: Path) -> dict[str, Any]:
     missing = [k for k in REQUIRED if k not in record]
     if missing:
         raise RecordError(f"record {path} lacks {', '.join(missing)}")
-    return record
-
-
-def upgrade(record: dict[str, Any]) -> dict[str, Any]:
-    """Bring an older record up to SCHEMA_VERSION (one step per version; none exist yet)."""
     return record
 
 
