@@ -37,7 +37,7 @@ from typing import Any
 
 from symbench.backends import Backend, Compiled, get_backend
 from symbench.gate import DEFAULT_RERUN_PAIRS, DEFAULT_RERUN_SAMPLE_S, compare_records
-from symbench.gate_rerun import rerun
+from symbench.gate import rerun
 from symbench.records import Store
 from symbench.runner import QUICK_KERNELS, QUICK_SIZES, RunSettings, run
 
@@ -191,7 +191,7 @@ def records(args) -> list[dict[str, Any]]:
             "aa_flagged": flagged(report)
             + (["suite"] if report.suite_verdict in ("regression", "improvement") else []),
             "aa_exit_code": report.exit_code,
-            "aa_undecided": len(report.insufficient),
+            "aa_undecided": len(report.undecided),
             "suite_shift": report.suite_shift,
         }
         timed = [r for r in b["results"] if r.get("timings")]

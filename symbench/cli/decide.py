@@ -8,7 +8,7 @@ import json
 from .. import gate
 from ..errors import BadInput
 from ..export import export, export_from_record
-from ..gate_rerun import rerun
+from ..gate import rerun
 from ..kernels import catalog, load_kernels_file
 from ..recommend import recommend
 from ..records import Store
