@@ -13,6 +13,7 @@ from ..accuracy import LAST_BITS_ULP, device_kind, summarize
 from ..backends import get_backend
 from ..devices import device_summary, fingerprint
 from ..equivalence import FAILING, check_matrix, matrix_size
+from ..fmt import fmt_number
 from ..records.provenance import collect, package_versions
 from ..selection import select, split_names
 from .output import (
@@ -21,7 +22,6 @@ from .output import (
     check_writable,
     error_line,
     escape,
-    fmt_number,
     get_console,
     print_json,
     print_unavailable,

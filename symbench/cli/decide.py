@@ -8,6 +8,7 @@ import json
 from .. import gate
 from ..errors import BadInput
 from ..export import export, export_from_record
+from ..fmt import fmt_number, fmt_seconds
 from ..gate import rerun
 from ..kernels import catalog, load_kernels_file
 from ..recommend import recommend
@@ -17,8 +18,6 @@ from ..selection import select
 from .output import (
     RichReporter,
     escape,
-    fmt_number,
-    fmt_seconds,
     get_console,
     print_json,
     select_from,

@@ -8,14 +8,13 @@ from typing import Any
 
 from ..backends import backend_ids, get_backend
 from ..devices import fingerprint
+from ..fmt import fmt_number, fmt_seconds
 from ..kernels import catalog, load_kernels_file
 from ..records import RunView, Store
 from ..records.summary import history_rows
 from .output import (
     STATUS_STYLE,
     escape,
-    fmt_number,
-    fmt_seconds,
     get_console,
     print_json,
     summary_table,

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..cache import atomic_write_bytes
 from ..errors import BadInput
+from ..fmt import fmt_seconds
 from ..records.schema import encode_tree
 from ..records.summary import boundness, summarize
 from ..selection import select
@@ -43,12 +44,6 @@ def escape(text: str) -> str:
 def print_json(data: Any) -> None:
     json.dump(encode_tree(data), sys.stdout, indent=2, allow_nan=False, default=str)
     sys.stdout.write("\n")
-
-
-def fmt_number(v: float | None, spec: str = ".3g") -> str:
-    if v is None:
-        return "-"
-    return format(v, spec) if isinstance(v, float) else str(v)
 
 
 def print_unavailable(console, results) -> None:
@@ -120,15 +115,6 @@ class RichReporter:
 
     def __exit__(self, *exc):
         return self.progress.__exit__(*exc)
-
-
-def fmt_seconds(v: float | None) -> str:
-    if v is None:
-        return "-"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if v >= scale:
-            return f"{v / scale:.3g} {unit}"
-    return f"{v * 1e9:.3g} ns"
 
 
 def warn_line(message: str) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..accuracy import FAMILIES, device_kind, table
 from ..backends import backend_ids
+from ..fmt import fmt_count, fmt_ratio, fmt_seconds, fmt_ulp
 from ..records.schema import number
 from ..records.summary import BASELINE
 
@@ -157,24 +158,6 @@ def collect(records: list[dict[str, Any]]) -> Data:
 # --------------------------------------------------------------------------- formatting
 
 
-def fmt_s(seconds: float | None) -> str:
-    """Seconds with an SI prefix, three significant digits."""
-    if seconds is None or not math.isfinite(seconds):
-        return "—"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
-        if abs(seconds) >= scale or unit == "ns":
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds:.3g} s"
-
-
-def fmt_x(ratio: float) -> str:
-    return f"{ratio:.2f}×" if ratio < 10 else f"{ratio:.3g}×" if ratio < 1000 else f"{ratio:.0f}×"
-
-
-def fmt_n(size: int) -> str:
-    return f"{size:,}"
-
-
 def ulp_value(value: Any) -> float | None:
     """max_ulp as a float (the record schema's encoding of inf and NaN read back); None
     when absent or unreadable."""
@@ -182,10 +165,6 @@ def ulp_value(value: Any) -> float | None:
         return number(value)
     except (TypeError, ValueError):
         return None
-
-
-def fmt_ulp(ulp: float) -> str:
-    return "0" if ulp == 0 else f"{ulp:.3g}"
 
 
 def command_line(record: dict[str, Any]) -> str:
@@ -232,7 +211,7 @@ def git_text(record: dict[str, Any]) -> str:
 
 def settings_text(record: dict[str, Any]) -> str:
     s = record.get("settings", {})
-    sizes = ", ".join(fmt_n(n) for n in s.get("sizes", []))
+    sizes = ", ".join(fmt_count(n) for n in s.get("sizes", []))
     return (
         f"sizes {sizes}; dtypes {', '.join(s.get('dtypes', []))}; {s.get('repeats', '?')} "
         f"samples of at least {s.get('min_sample_s', '?')} s each; equivalence on "
@@ -258,7 +237,7 @@ def runs_rows(data: Data) -> list[list[str]]:
             [
                 f"{rec['run_id']} [{data.tags[rec['run_id']]}]",
                 str(rec.get("created", "?")),
-                fmt_s(duration) if duration is not None else "?",
+                fmt_seconds(duration, "—") if duration is not None else "?",
                 cpu,
                 gpus,
                 git_text(rec),
@@ -358,7 +337,7 @@ def speedup_grid(data: Data) -> Grid | None:
     rows, values, texts = [], [], []
     for row in data.rows:
         size, ratios = speedup_row(data, row)
-        rows.append(_row_label(row) + (f" @ n={fmt_n(size)}" if size else " (no numpy timing)"))
+        rows.append(_row_label(row) + (f" @ n={fmt_count(size)}" if size else " (no numpy timing)"))
         values.append([ratios.get(s) for s in data.series])
         texts.append([_speedup_text(data, row, s, ratios, size) for s in data.series])
     title = "Speedup over numpy (CPU) at the largest size numpy was timed at"
@@ -369,10 +348,10 @@ def _speedup_text(
     data: Data, row: tuple[str, str], s: Series, ratios: dict[Series, float], size: int | None
 ) -> str:
     if s in ratios:
-        return fmt_x(ratios[s])
+        return fmt_ratio(ratios[s])
     reason = untimed_reason(data.cell(row, s))
     if reason == "pass":
-        return "no numpy" if size is None else f"no n={fmt_n(size)}"
+        return "no numpy" if size is None else f"no n={fmt_count(size)}"
     return reason
 
 
@@ -453,7 +432,7 @@ def _compile_cell(entry: Entry | None) -> tuple[float | None, str]:
     seconds, cold = compile_seconds(entry.result)
     if seconds is None:
         return None, "not recorded"
-    return seconds, fmt_s(seconds) + ("" if cold else " *")
+    return seconds, fmt_seconds(seconds, "—") + ("" if cold else " *")
 
 
 @dataclass
@@ -470,7 +449,7 @@ class Crossover:
             win = self.cells[size][0]
             if prev is not None and win != prev[1]:
                 out.append(
-                    f"{prev[1].label} → {win.label} between n={fmt_n(prev[0])} and n={fmt_n(size)}"
+                    f"{prev[1].label} → {win.label} between n={fmt_count(prev[0])} and n={fmt_count(size)}"
                 )
             prev = (size, win)
         return out
@@ -500,7 +479,7 @@ def crossover_text(cell: tuple[Series, float | None, Series | None] | None) -> t
     win, margin, second = cell
     if second is None or margin is None:
         return win.label, "only one timed"
-    return win.label, f"{fmt_x(margin)} over {second.label}"
+    return win.label, f"{fmt_ratio(margin)} over {second.label}"
 
 
 def untimed(data: Data) -> list[tuple[Series, str, str, list[str]]]:

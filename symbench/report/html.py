@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from ..fmt import fmt_count
 from .data import (
     NO_TIMINGS,
     RUN_HEAD,
@@ -15,7 +16,6 @@ from .data import (
     crossover_text,
     crossovers,
     error_grid,
-    fmt_n,
     math_library_grid,
     packages_rows,
     runs_rows,
@@ -178,7 +178,7 @@ def _crossover_html(data: Data) -> str:
         return _section(
             "crossover", "5. Crossover: fastest backend by size", how, _empty(NO_TIMINGS)
         )
-    head = ["kernel", "device", "dtype", *(f"n={fmt_n(n)}" for n in sizes), "winner changes"]
+    head = ["kernel", "device", "dtype", *(f"n={fmt_count(n)}" for n in sizes), "winner changes"]
     out = ["<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>"]
     for c in rows:
         out.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from ..fmt import fmt_count
 from .data import (
     NO_TIMINGS,
     Data,
@@ -13,7 +14,6 @@ from .data import (
     crossover_text,
     crossovers,
     error_grid,
-    fmt_n,
     math_library_grid,
     packages_rows,
     runs_rows,
@@ -58,7 +58,7 @@ def render_md(data: Data) -> str:
     out += ["## Crossover: fastest backend by size", ""]
     sizes, rows = crossovers(data)
     if rows:
-        head = ["kernel", "device", "dtype", *(f"n={fmt_n(n)}" for n in sizes)]
+        head = ["kernel", "device", "dtype", *(f"n={fmt_count(n)}" for n in sizes)]
         body = []
         for c in rows:
             texts = [crossover_text(c.cells.get(n)) for n in sizes]
