@@ -26,6 +26,7 @@ from .records import RecordError, ResultView, Store, load_file
 from .runner import Reporter, RunSettings, run
 
 RANK_BY = ("p50", "p99")
+DEFAULT_BATCHES = (1, 64, 4096)  # one request, a small batch, a large one
 
 
 @dataclass

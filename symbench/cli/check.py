@@ -9,13 +9,15 @@ import sys
 from typing import Any
 
 from .. import accuracy
-from ..accuracy import LAST_BITS_ULP, device_kind, summarize
+from ..accuracy import DEFAULT_POINTS, FAMILIES, LAST_BITS_ULP, device_kind, summarize
 from ..backends import get_backend
 from ..devices import device_summary, fingerprint
-from ..equivalence import FAILING, check_matrix, matrix_size
+from ..equivalence import DEFAULT_SIZE, FAILING, check_matrix, matrix_size
 from ..fmt import fmt_number
+from ..kernels.core import DTYPES
 from ..records.provenance import collect, package_versions
 from ..selection import select, split_names
+from .options import output_options, selection_options
 from .output import (
     STATUS_STYLE,
     RichReporter,
@@ -188,3 +190,74 @@ def _accuracy_table(results) -> None:
     console = get_console()
     console.print(table)
     print_unavailable(console, results)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``check``, ``accuracy`` to the ``symbench`` parser."""
+    p = sub.add_parser(
+        "check",
+        help="check every kernel x backend x dtype against the mpmath reference",
+        description=(
+            "Compile each selected kernel with each selected backend and compare its output "
+            "with an mpmath reference (40 digits) on deterministic inputs. Statuses: pass, "
+            "fail, xfail (known divergence), unsupported, unavailable, error. Exit 1 if any "
+            "pair failed or errored."
+        ),
+    )
+    selection_options(p)
+    p.add_argument(
+        "--size",
+        type=int,
+        default=DEFAULT_SIZE,
+        help=f"elements per input (default {DEFAULT_SIZE})",
+    )
+    p.add_argument("--jobs", "-j", type=int, default=None, help="parallel builds (default: cores)")
+    p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    p.add_argument("--with-source", action="store_true", help="include generated source in JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser(
+        "accuracy",
+        help="measure each backend's math library per function family (ULP vs mpmath)",
+        description=(
+            "Evaluate single-function probes (exp, log, erf, x**y, ...) at exactly "
+            "representable inputs on each backend and device, and report the largest error "
+            "in ULPs against the mpmath truth: the math library's own error, which check "
+            "uses to scale that family's share of a kernel's error bound (see "
+            "math_accuracy.toml). Exit 0 when "
+            "measured, 1 when a backend returned NaN/Inf where the truth is finite (or the "
+            "reverse), 2 for bad input."
+        ),
+    )
+    p.add_argument(
+        "--family",
+        "-f",
+        action="append",
+        metavar="NAME",
+        help="function family (default: all of " + ", ".join(FAMILIES) + ")",
+    )
+    p.add_argument(
+        "--backend", "-b", action="append", metavar="ID", help="backend id(s) (default: all)"
+    )
+    p.add_argument(
+        "--dtype",
+        action="append",
+        metavar="DTYPE",
+        help=" and/or ".join(DTYPES) + " (default: all)",
+    )
+    p.add_argument("--device", metavar="DEV", help="only this device (cpu, gpu:0, tpu:0)")
+    p.add_argument(
+        "--points",
+        type=int,
+        default=DEFAULT_POINTS,
+        help="inputs per probe (default %(default)s)",
+    )
+    p.add_argument("--seed", type=int, default=None, help="input seed (default: fixed)")
+    p.add_argument("--out", metavar="FILE", help="also save the results with provenance (JSON)")
+    p.add_argument(
+        "--toml", action="store_true", help="print entries for math_accuracy.toml instead"
+    )
+    p.add_argument("--detail", action="store_true", help="one row per probe, with the worst input")
+    output_options(p, "print the results as JSON")
+    p.set_defaults(func=cmd_accuracy)

@@ -11,10 +11,11 @@ from ..export import export, export_from_record
 from ..fmt import fmt_number, fmt_seconds
 from ..gate import rerun
 from ..kernels import catalog, load_kernels_file
-from ..recommend import recommend
+from ..recommend import DEFAULT_BATCHES, RANK_BY, recommend
 from ..records import Store
 from ..report import build_report
 from ..selection import select
+from .options import DTYPE_CHOICES, kernel_options, output_options, store_option
 from .output import (
     RichReporter,
     escape,
@@ -184,3 +185,140 @@ def cmd_export(args: argparse.Namespace) -> int:
             f"{manifest['dtype']} to {path} (load: python {path / 'loader.py'} --check)"
         )
     return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``gate``, ``recommend``, ``report``, ``export`` to the ``symbench`` parser."""
+    p = sub.add_parser(
+        "gate",
+        help="statistical regression gate between two runs (or --rerun the baseline now)",
+        description=(
+            "Compare timings pair by pair from raw samples. A pair regresses when it is "
+            "slower than --threshold and the difference is significant after a "
+            "Benjamini-Hochberg false-discovery-rate correction over all pairs (--alpha). "
+            "BASELINE CURRENT: two stored runs; between-run noise is estimated from the "
+            "suite. --rerun BASELINE: measure the baseline's kernels and the current ones "
+            "now, alternately (ABBA), and test the paired ratios (Wilcoxon): the mode for "
+            "CI on shared runners. Improvements are reported too."
+        ),
+        epilog=(
+            "Exit codes: 0 no regression, 1 regression (or the current code fails its "
+            "equivalence check), 2 bad input or records from different environments, "
+            "3 not enough data to decide."
+        ),
+    )
+    p.add_argument("baseline", metavar="BASELINE", help="baseline run (id, prefix, latest, path)")
+    p.add_argument("current", metavar="CURRENT", nargs="?", help="current run (records mode)")
+    p.add_argument(
+        "--rerun", action="store_true", help="measure BASELINE's pairs now, base vs head"
+    )
+    p.add_argument(
+        "--threshold",
+        default=f"{gate.DEFAULT_THRESHOLD:.0%}",
+        help="smallest slowdown that counts (default %(default)s)",
+    )
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=gate.DEFAULT_ALPHA,
+        help="false discovery rate (default %(default)s)",
+    )
+    p.add_argument(
+        "--allow-env-change",
+        action="store_true",
+        help="compare records from different machines or package versions anyway",
+    )
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=gate.DEFAULT_RERUN_PAIRS,
+        help="--rerun: paired samples per size (default %(default)s)",
+    )
+    p.add_argument(
+        "--min-sample-s",
+        type=float,
+        default=gate.DEFAULT_RERUN_SAMPLE_S,
+        help="--rerun: shortest sample in seconds (default %(default)s)",
+    )
+    p.add_argument("--kernels-file", metavar="FILE", help="--rerun: current KERNELS file")
+    store_option(p)
+    output_options(p, "print the report as JSON")
+    p.set_defaults(func=cmd_gate)
+
+    p = sub.add_parser(
+        "recommend",
+        help="which backend to serve an expression with, per batch size",
+        description=(
+            "For each batch size, the fastest backend whose equivalence check passed, with "
+            "p50/p99 latency per call, throughput, compile cost, cold start (compile + first "
+            "call) and the runner-up. Answers from stored runs of this machine with the same "
+            "expression; measures only what they do not cover and stores that as a run. "
+            "Exit 1 when no backend passed for some batch size."
+        ),
+    )
+    kernel_options(p)
+    p.add_argument(
+        "--batch",
+        default=",".join(map(str, DEFAULT_BATCHES)),
+        metavar="N,N,...",
+        help="batch sizes (default %(default)s)",
+    )
+    p.add_argument("--device", default="cpu", help="cpu, gpu:0, tpu:0 (default cpu)")
+    p.add_argument("--dtype", default=DTYPE_CHOICES[0], choices=DTYPE_CHOICES)
+    p.add_argument(
+        "--max-compile-s", type=float, metavar="S", help="leave out backends compiling longer"
+    )
+    p.add_argument(
+        "--by", choices=RANK_BY, default=RANK_BY[0], help="rank by median or tail latency"
+    )
+    p.add_argument("--from-run", metavar="RUN", help="answer from this run only")
+    p.add_argument("--no-measure", action="store_true", help="never measure; report gaps")
+    store_option(p)
+    output_options(p, "print JSON")
+    p.set_defaults(func=cmd_recommend)
+
+    p = sub.add_parser(
+        "report",
+        help="static HTML (or Markdown) report of stored runs, with plots",
+        description=(
+            "One self-contained HTML page from one or more run records (default: the latest): "
+            "time per element against size per backend (log-log, a panel per kernel, device "
+            "and dtype), speedup over numpy, max ULP error, compile cost, and the crossover "
+            "table (which backend wins at which size). --format md gives tables for a pull "
+            "request. Reads records only; never measures."
+        ),
+    )
+    p.add_argument("runs", nargs="*", metavar="RUN", help="run ids, prefixes, latest or paths")
+    p.add_argument("--out", "-o", default="report.html", help="output file (default report.html)")
+    p.add_argument(
+        "--format", choices=("html", "md"), help="html or md (default: from --out's suffix)"
+    )
+    store_option(p)
+    p.add_argument("--json", action="store_true", help="print the path as JSON")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "export",
+        help="a self-contained deployment artifact of one compiled kernel",
+        description=(
+            "Write a directory with the generated source, the build recipe, the compiled "
+            "module where the backend makes one (cython, ufuncify), a manifest with sha256 "
+            "hashes and a standalone loader.py that checks the hashes and the target "
+            "environment before loading. RUN exports the fastest passing pair of a stored "
+            "run (narrow it with --kernel/--backend/--dtype); without RUN give --kernel and "
+            "--backend. The pair is checked against the reference again before export."
+        ),
+        epilog="Exit codes: 0 exported, 1 the pair fails its equivalence check, 2 bad input.",
+    )
+    p.add_argument("run", nargs="?", metavar="RUN", help="a stored run (id, prefix, latest, path)")
+    p.add_argument("--kernel", "-k", metavar="NAME", help="kernel name (catalog or yours)")
+    p.add_argument("--backend", "-b", metavar="ID", help="backend id")
+    p.add_argument("--dtype", choices=DTYPE_CHOICES, help=f"default {DTYPE_CHOICES[0]}")
+    p.add_argument("--device", default="cpu", help="default cpu")
+    p.add_argument("--expr", metavar="EXPR", help="your own expression instead of --kernel")
+    p.add_argument("--domain", action="append", metavar="NAME=LO:HI", help="domain of --expr")
+    p.add_argument("--kernels-file", metavar="FILE", help="a Python file defining KERNELS")
+    p.add_argument("--out", "-o", required=True, metavar="DIR", help="new or empty directory")
+    store_option(p)
+    p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    p.set_defaults(func=cmd_export)

@@ -12,6 +12,7 @@ from ..fmt import fmt_number, fmt_seconds
 from ..kernels import catalog, load_kernels_file
 from ..records import RunView, Store
 from ..records.summary import history_rows
+from .options import store_option
 from .output import (
     STATUS_STYLE,
     escape,
@@ -165,3 +166,32 @@ def cmd_history(args: argparse.Namespace) -> int:
         )
     get_console().print(table)
     return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``backends``, ``kernels``, ``show``, ``history`` to the ``symbench`` parser."""
+    p = sub.add_parser("backends", help="list backends: version, devices, available or why not")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_backends)
+
+    p = sub.add_parser("kernels", help="list the kernel catalog")
+    p.add_argument("--kernels-file", metavar="FILE", help="also list KERNELS from this file")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_kernels)
+
+    p = sub.add_parser("show", help="show a stored run (table or --json)")
+    p.add_argument("run", metavar="RUN", help="run id, unique prefix, 'latest', or a .json path")
+    store_option(p)
+    p.add_argument("--json", action="store_true", help="print the whole record")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("history", help="one row per stored run, oldest first")
+    p.add_argument(
+        "--kernel", "-k", action="append", metavar="NAME", help="only runs with this kernel"
+    )
+    p.add_argument(
+        "--backend", "-b", action="append", metavar="ID", help="only runs with this backend"
+    )
+    store_option(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_history)

@@ -7,8 +7,10 @@ import argparse
 from ..equivalence import FAILING
 from ..errors import BadInput
 from ..records import Store
-from ..runner import QUICK_KERNELS, QUICK_SIZES, RunSettings, run
-from ..verify import verify
+from ..runner import DEFAULT_SIZES, QUICK_KERNELS, QUICK_SIZES, RunSettings, run
+from ..timing import DEFAULT_MIN_SAMPLE_S, DEFAULT_REPEATS
+from ..verify import DEFAULT_MAX_OUTSIDE, DEFAULT_MEAN_TOLERANCE, DEFAULT_TIMING_FLOOR, verify
+from .options import output_options, selection_options, store_option
 from .output import (
     RichReporter,
     escape,
@@ -117,3 +119,77 @@ def cmd_verify(args: argparse.Namespace) -> int:
         elif not report.reproduced:
             console.print("environment: no change in versions, machine or compiler")
     return 0 if report.reproduced else 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``run``, ``verify`` to the ``symbench`` parser."""
+    p = sub.add_parser(
+        "run",
+        help="the main job: check, time every correct pair, store a run record",
+        description=(
+            "Check every kernel x backend x dtype, time the pairs that pass at each size "
+            "(warm-up, calibrated loops, >= "
+            + str(DEFAULT_REPEATS)
+            + " samples, device sync inside the timed region), "
+            "measure the device's memory bandwidth, and store everything as one JSON run "
+            "record. Prints per kernel and size the fastest correct backend, its speedup over "
+            "numpy, its compile cost and the calls after which compiling pays off."
+        ),
+    )
+    selection_options(p)
+    p.add_argument(
+        "--sizes",
+        metavar="N,N,...",
+        help="elements per call (default " + ",".join(map(str, DEFAULT_SIZES)) + ")",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"{len(QUICK_KERNELS)} representative kernels at sizes "
+        + ",".join(map(str, QUICK_SIZES))
+        + " (about a minute once built)",
+    )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=DEFAULT_REPEATS,
+        help="timing samples per size (default %(default)s)",
+    )
+    p.add_argument(
+        "--min-sample-s",
+        type=float,
+        default=DEFAULT_MIN_SAMPLE_S,
+        help="calibrate loops so a sample lasts at least this long (default %(default)s)",
+    )
+    store_option(p)
+    output_options(p, "print the summary and record path as JSON")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "verify",
+        help="rerun a stored run here and say whether it reproduces",
+        description=(
+            "Rerun exactly what a record describes: same kernels, inputs, backends, sizes and "
+            "timing settings. Reproduced = same statuses, identical generated sources and "
+            "inputs, and best times that agree with the record as a whole (geometric mean "
+            f"within {DEFAULT_MEAN_TOLERANCE:.0%}, at most {DEFAULT_MAX_OUTSIDE:.0%} of comparisons "
+            "outside their noise band). Exit 0 "
+            "reproduced, 1 not."
+        ),
+    )
+    p.add_argument("run", metavar="RUN", help="run id, unique prefix, 'latest', or a .json path")
+    store_option(p)
+    p.add_argument("--no-timings", action="store_true", help="check results and sources only")
+    p.add_argument(
+        "--timing-floor",
+        type=float,
+        default=DEFAULT_TIMING_FLOOR,
+        help="smallest noise band of one timing comparison, as a fraction (default %(default)s)",
+    )
+    p.add_argument(
+        "--strict-timings",
+        action="store_true",
+        help="fail on any timing outside its band (default: judge the timings as a whole)",
+    )
+    output_options(p, "print the report as JSON")
+    p.set_defaults(func=cmd_verify)

@@ -1,0 +1,71 @@
+"""Options several commands share (store, kernel and backend selection, output), so each is
+spelled and explained once; defaults come from the library."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..kernels.core import DTYPES
+
+DTYPE_CHOICES = tuple(DTYPES)
+
+
+def store_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--store", metavar="DIR", help="run store (default $SYMBENCH_STORE or ./.symbench/runs)"
+    )
+
+
+def kernel_options(p: argparse.ArgumentParser) -> None:
+    """Which kernels and backends: catalog names, your own --expr, or a KERNELS file."""
+    p.add_argument(
+        "--kernel",
+        "-k",
+        action="append",
+        metavar="NAME",
+        help="kernel name(s), repeatable or comma-separated (default: all)",
+    )
+    p.add_argument(
+        "--backend",
+        "-b",
+        action="append",
+        metavar="ID",
+        help="backend id(s), repeatable or comma-separated (default: all)",
+    )
+    p.add_argument("--expr", metavar="EXPR", help='your own expression, e.g. "sin(x)/x"')
+    p.add_argument(
+        "--domain",
+        action="append",
+        metavar="NAME=LO:HI",
+        help="input range of one symbol of --expr (one per symbol)",
+    )
+    p.add_argument(
+        "--rtol",
+        type=float,
+        help="extra relative allowance for --expr, on top of the expression's own "
+        "rounding-error bound (default 0)",
+    )
+    p.add_argument(
+        "--atol",
+        type=float,
+        help="extra absolute allowance for --expr, on top of the bound (default 0)",
+    )
+    p.add_argument("--kernels-file", metavar="FILE", help="a Python file defining KERNELS")
+
+
+def selection_options(p: argparse.ArgumentParser) -> None:
+    kernel_options(p)
+    p.add_argument(
+        "--dtype",
+        action="append",
+        metavar="DTYPE",
+        help=" and/or ".join(DTYPES) + " (default: all)",
+    )
+    p.add_argument("--device", metavar="DEV", help="only this device (cpu, gpu:0, tpu:0)")
+    p.add_argument("--seed", type=int, default=None, help="input seed (default: fixed)")
+
+
+def output_options(p: argparse.ArgumentParser, json_help: str, progress: bool = True) -> None:
+    p.add_argument("--json", action="store_true", help=json_help)
+    if progress:
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
