@@ -3,7 +3,7 @@
 Each defect runs on every catalog kernel and on the ill-conditioned kernels of
 ``tests/test_conditioning.py`` in both dtypes (float32 arithmetic for float64 only), and the
 table says on how many pairs it was detected (``fail``) out of those it applies to (not
-``unsupported``). ``python tools/defect_detection.py [--json]``; the README's Measured
+``unsupported``). ``python tools/defect_detection.py [--json]``; docs/measured.md's
 section quotes its output.
 """
 
