@@ -37,7 +37,14 @@ def with_float_constants(expr: sp.Expr) -> sp.Expr:
             args[1] = node.exp  # keep exponents exact: x**2 stays a square
         if isinstance(node, sp.Mul):  # -x stays a negation, not a product with -1.0
             args = [a if a is sp.S.NegativeOne else r for a, r in zip(node.args, args)]
-        return node.func(*args) if args != list(node.args) else node
+        if args == list(node.args):
+            return node
+        out = node.func(*args)
+        if isinstance(out, sp.Expr) and out.is_number and not node.is_number:
+            # Evaluating with float constants cancelled every variable away (exp(x)*exp(-x-1)
+            # became 0.37): keep the product as written, so the result is still an array.
+            out = node.func(*args, evaluate=False)
+        return out
 
     with distribute(False):
         return rebuild_bottom_up(expr, leaf, rebuild)

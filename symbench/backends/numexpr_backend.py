@@ -8,8 +8,11 @@ in as float32 variables instead (otherwise the whole expression is computed in f
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import sympy as sp
+from sympy.core.parameters import evaluate
 
 from ..errors import Unsupported
 from ..kernels.core import Kernel
@@ -60,6 +63,13 @@ class NumexprBackend(Backend):
     packages = ("numexpr",)
     requirements = {"": ("numexpr>=2.9",)}
     thread_env = ("NUMEXPR_NUM_THREADS", "NUMEXPR_MAX_THREADS")
+    threads_var = "NUMEXPR_NUM_THREADS"
+
+    def set_threads(self, n: int) -> None:
+        super().set_threads(n)
+        if "numexpr" in sys.modules:
+            sys.modules["numexpr"].set_num_threads(n)
+
     export_kind = "python"
     export_modules = ("numexpr", "numpy", "math")
     export_requires = ("numpy", "numexpr")
@@ -84,7 +94,8 @@ class NumexprBackend(Backend):
                 f"{len(kernel.args)} arguments that exceeds numexpr's {limit} operands"
             )
         names = tuple(sp.Symbol(f"_sb_c{i}", real=True) for i in range(len(floats)))
-        expr = expr.xreplace(dict(zip(floats, names)))
+        with evaluate(False):  # replacing must not re-evaluate: exp(x)*exp(-x) stays
+            expr = expr.xreplace(dict(zip(floats, names)))
         constants = [np.asarray(float(c), dtype=dtype) for c in floats]
         # cse=False: lambdify's numexpr printer emits a single evaluate() string.
         lam = lambdify_checked(
