@@ -52,6 +52,7 @@ class RunSettings:
     # Round-robin sampling holds the inputs of many pairs at once; more are timed in groups.
     input_budget_bytes: int = 2 * 2**30
     sampling: str = "round-robin"  # over all pairs at a size (recorded for comparisons)
+    threads: int | None = None  # threads of every threaded backend (None: each one's default)
 
 
 class Reporter:
@@ -215,6 +216,9 @@ def run(
     """Check, time and record. The store is proven writable before anything is measured."""
     reporter = reporter or Reporter()
     store.ensure_writable()
+    if settings.threads is not None:
+        for b in backends:
+            b.set_threads(settings.threads)
     run_id, created = new_run_id(), now_iso()
     started = time.perf_counter()
     devices = list(settings.devices) if settings.devices else None

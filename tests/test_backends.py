@@ -215,3 +215,45 @@ def test_roofline_asks_backends_for_device_bandwidth(monkeypatch):
         monkeypatch.setattr(type(get_backend(bid)), "unavailable_reason", lambda self: None)
     assert bandwidth("tpu:0") == {"device": "tpu:0", "by": "jax"}
     assert asked[0] == "cupy" and asked[-1] == "jax"  # the GPU-only library asked first
+
+
+@pytest.mark.parametrize("backend", ["cython", "cython-parallel"])
+def test_cython_evaluate_refuses_arrays_it_cannot_read(backend):
+    """The raw-buffer loop checks what the memoryviews used to: item size and length."""
+    from symbench.backends.cbuild import load_extension
+
+    b = get_backend(backend)
+    if b.unavailable_reason():
+        pytest.skip(b.unavailable_reason())
+    c = b.compile(get_kernel("add"), "float64")
+    path = c.build["module_path"]
+    module = load_extension(path, os.path.basename(path).split(".")[0])
+    x = np.ones(4)
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        module.evaluate(x, x, np.empty(4, dtype=np.float32))
+    with pytest.raises(ValueError, match="one length"):
+        module.evaluate(x, np.ones(3), np.empty(4))
+    with pytest.raises(ValueError, match="not C-contiguous"):
+        module.evaluate(x, x, np.empty(8)[::2])
+    out = np.empty(4)
+    module.evaluate(x, x, out)
+    assert (out == 2).all()
+
+
+def test_threads_reach_every_threaded_backend(monkeypatch):
+    """--threads: a loaded library changes its thread count at once; OpenMP, which reads it
+    when it starts, gets the variable. Everything is restored after the test."""
+    numba = pytest.importorskip("numba")
+    numexpr = pytest.importorskip("numexpr")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    threaded = [get_backend(b) for b in backend_ids() if get_backend(b).threads_var]
+    assert {b.id for b in threaded} >= {"numexpr", "numba-parallel", "cython-parallel"}
+    before = numba.get_num_threads(), numexpr.get_num_threads()
+    try:
+        for b in threaded:
+            b.set_threads(1)
+        assert numba.get_num_threads() == 1 and numexpr.get_num_threads() == 1
+        assert os.environ["OMP_NUM_THREADS"] == "1"
+    finally:
+        numba.set_num_threads(before[0])
+        numexpr.set_num_threads(before[1])

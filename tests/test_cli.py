@@ -297,3 +297,8 @@ def test_no_numpy_warnings_reach_the_terminal(capsys):
             )  # fmt: skip
             assert code in (0, 1)
     assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], caught
+
+
+def test_threads_must_be_positive(capsys):
+    code, _, err = run_cli(capsys, "run", "--threads", "0", "--kernel", "add")
+    assert code == 2 and "--threads must be at least 1" in err

@@ -286,3 +286,19 @@ def test_a_pair_that_breaks_while_timing_does_not_stop_the_others():
 def test_the_record_says_how_samples_were_taken(recorded):
     _, record, _ = recorded
     assert record["settings"]["sampling"] == "round-robin"
+
+
+def test_threads_are_applied_and_recorded(tmp_path):
+    numexpr = pytest.importorskip("numexpr")
+    before = numexpr.get_num_threads()
+    try:
+        record, _ = run(
+            [get_kernel("add")],
+            [get_backend("numexpr")],
+            small_settings(dtypes=("float64",), threads=1),
+            Store(tmp_path),
+        )
+    finally:
+        numexpr.set_num_threads(before)
+    assert record["settings"]["threads"] == 1
+    assert record["provenance"]["threads"]["numexpr_threads"] == 1

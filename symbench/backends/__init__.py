@@ -18,6 +18,7 @@ REGISTRY: dict[str, str] = {
     "numexpr": "symbench.backends.numexpr_backend:NumexprBackend",
     "ufuncify": "symbench.backends.ufuncify_backend:UfuncifyBackend",
     "cython": "symbench.backends.cython_backend:CythonBackend",
+    "cython-parallel": "symbench.backends.cython_backend:CythonParallelBackend",
     "numba": "symbench.backends.numba_backend:NumbaBackend",
     "numba-parallel": "symbench.backends.numba_backend:NumbaParallelBackend",
     "jax": "symbench.backends.jax_backend:JaxBackend",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -72,6 +73,8 @@ class Backend:
     requirements: ClassVar[dict[str, tuple[str, ...]]] = {}
     #: environment variables that set its threads or device memory (recorded in every run)
     thread_env: ClassVar[tuple[str, ...]] = ()
+    #: the environment variable that sets how many threads it uses (``--threads``), if any
+    threads_var: ClassVar[str | None] = None
     #: how ``symbench export`` ships it: a load kind the standalone loader knows
     #: (``python``, ``numba-vectorize``, ``jax-jit``, ``cython``, ``ufunc-extension``), or
     #: None when it cannot be exported
@@ -85,6 +88,12 @@ class Backend:
         """Extra load instructions for an export's manifest (numba's signatures, a note on
         when the loader compiles); the defaults load a ready function."""
         return {}
+
+    def set_threads(self, n: int) -> None:
+        """Use ``n`` threads from now on (``--threads``): sets ``threads_var`` for a library
+        not yet loaded; backends whose library can change it at run time override this."""
+        if self.threads_var:
+            os.environ[self.threads_var] = str(n)
 
     def runtime_settings(self) -> dict[str, Any]:
         """Thread settings its library uses now, when that library is already imported

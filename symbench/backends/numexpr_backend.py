@@ -65,10 +65,16 @@ class NumexprBackend(Backend):
     thread_env = ("NUMEXPR_NUM_THREADS", "NUMEXPR_MAX_THREADS")
     threads_var = "NUMEXPR_NUM_THREADS"
 
+    def runtime_settings(self) -> dict:
+        if "numexpr" not in sys.modules:
+            return {}
+        return {"numexpr_threads": sys.modules["numexpr"].get_num_threads()}
+
     def set_threads(self, n: int) -> None:
-        super().set_threads(n)
         if "numexpr" in sys.modules:
             sys.modules["numexpr"].set_num_threads(n)
+        else:
+            super().set_threads(n)
 
     export_kind = "python"
     export_modules = ("numexpr", "numpy", "math")

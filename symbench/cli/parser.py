@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "repeats", 1) < 1:
         error_line(f"--repeats must be at least 1, got {args.repeats}")
         return 2
+    if getattr(args, "threads", None) is not None and args.threads < 1:
+        error_line(f"--threads must be at least 1, got {args.threads}")
+        return 2
     if getattr(args, "size", 1) < 1:
         error_line(f"--size must be at least 1, got {args.size}")
         return 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..backends import backend_ids, get_backend
 from ..equivalence import FAILING
 from ..errors import BadInput
 from ..records import Store
@@ -46,6 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         seed=args.seed,
         devices=(args.device,) if args.device else None,
         quick=args.quick,
+        threads=args.threads,
     )
     with RichReporter(enabled=not args.no_progress) as reporter:
         record, path = run(
@@ -160,6 +162,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=DEFAULT_MIN_SAMPLE_S,
         help="calibrate loops so a sample lasts at least this long (default %(default)s)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="threads for every threaded backend ("
+        + ", ".join(i for i in backend_ids() if get_backend(i).threads_var)
+        + "; default: each library's own), recorded in the run",
     )
     store_option(p)
     output_options(p, "print the summary and record path as JSON")
