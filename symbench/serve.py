@@ -14,7 +14,6 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import sympy as sp
 
 from .backends import Compiled, get_backend
@@ -23,6 +22,7 @@ from .errors import BadInput
 from .kernels import Domain, Kernel, catalog
 from .recommend import recommend
 from .records import Store, text_sha256
+from .timing import served_function
 
 
 class Served(functools.partial):
@@ -47,18 +47,6 @@ def _as_kernel(
             "symbench.compile('sin(x)/x', domains={'x': (-10, 10)})"
         )
     return Kernel.from_expr(expr_or_kernel, domains, name="served")
-
-
-def _call_path(compiled: Compiled):
-    """The function a caller's arrays go to, with as little in between as possible."""
-    if compiled.device != "cpu" or compiled.to_host is np.asarray and compiled.to_device is list:
-        return compiled.fn  # host backends return NumPy; device backends keep device arrays
-    fn, to_host = compiled.fn, compiled.to_host
-
-    def to_numpy(*arrays):
-        return np.asarray(to_host(fn(*arrays)))
-
-    return to_numpy
 
 
 def compile(
@@ -108,7 +96,7 @@ def compile(
     check = check_one(kernel, b, dtype, device, compiled=compiled)
     if check.status != "pass":
         raise BadInput(f"{kernel.name} with {backend} {dtype}: {check.status} {check.reason}")
-    served = Served(_call_path(compiled))
+    served = Served(served_function(compiled))
     served.compiled = compiled
     served.metadata = {
         "kernel": kernel.name,

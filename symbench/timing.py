@@ -218,15 +218,53 @@ def latencies(call: Callable[[], Any], *, budget_s: float, typical_s: float) -> 
     }
 
 
-def device_call(compiled, inputs: list[np.ndarray]) -> Callable[[], Any]:
-    """One synchronized evaluation on inputs moved to the kernel's device beforehand."""
+def device_call(compiled, inputs: list[np.ndarray], preallocated: bool = True) -> Callable[[], Any]:
+    """One synchronized evaluation on inputs moved to the kernel's device beforehand; with
+    ``preallocated`` (and a backend that can, ``Compiled.fn_out``) into one output array
+    allocated beforehand, so the kernel is timed without a fresh output's page faults."""
     device_inputs = compiled.to_device(inputs)
-    fn, sync = compiled.fn, compiled.sync
+    sync = compiled.sync
+    if preallocated and compiled.fn_out is not None:
+        n = np.shape(inputs[0])[0]
+        out = compiled.to_device([np.zeros(n, dtype=compiled.dtype)])[0]  # pages touched now
+        fn_out = compiled.fn_out
+
+        def call_into():
+            return sync(fn_out(*device_inputs, out))
+
+        return call_into
+    fn = compiled.fn
 
     def call():
         return sync(fn(*device_inputs))
 
     return call
+
+
+def served_function(compiled) -> Callable[..., Any]:
+    """The function ``symbench.compile`` hands out, with as little in between as possible:
+    on the CPU, NumPy arrays in and a new NumPy array out (a JAX result converted); on an
+    accelerator, device arrays in and out."""
+    if compiled.device != "cpu" or compiled.to_host is np.asarray and compiled.to_device is list:
+        return compiled.fn  # host backends return NumPy; device backends keep device arrays
+    fn, to_host = compiled.fn, compiled.to_host
+
+    def to_numpy(*arrays):
+        return np.asarray(to_host(fn(*arrays)))
+
+    return to_numpy
+
+
+def served_call(compiled, inputs: list[np.ndarray]) -> Callable[[], Any]:
+    """One call of what ``symbench.compile`` hands out, on the arrays it takes (NumPy on
+    the CPU, device arrays moved there beforehand on an accelerator), synchronized: the
+    output is allocated by the call, as it is for a caller."""
+    fn, sync = served_function(compiled), compiled.sync
+    if compiled.device == "cpu":
+        args = list(inputs)
+        return lambda: fn(*args)  # NumPy out: nothing left to wait for
+    args = compiled.to_device(inputs)
+    return lambda: sync(fn(*args))
 
 
 def time_end_to_end(compiled, inputs: list[np.ndarray], **kwargs) -> Timing:

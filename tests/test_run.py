@@ -302,3 +302,16 @@ def test_threads_are_applied_and_recorded(tmp_path):
         numexpr.set_num_threads(before)
     assert record["settings"]["threads"] == 1
     assert record["provenance"]["threads"]["numexpr_threads"] == 1
+
+
+def test_each_timing_says_how_its_output_was_made(tmp_path):
+    record, _ = run(
+        [get_kernel("add")],
+        [get_backend("numpy"), get_backend("numba")],
+        small_settings(dtypes=("float64",)),
+        Store(tmp_path),
+    )
+    output = {r["backend"]: {t["output"] for t in r["timings"]} for r in record["results"]}
+    assert output == {"numpy": {"allocated"}, "numba": {"preallocated"}}
+    assert record["settings"]["outputs"] == "preallocated where supported"
+    assert all(t["latency"]["calls"] >= 5 for r in record["results"] for t in r["timings"])

@@ -131,3 +131,22 @@ def test_round_robin_keeps_going_when_one_callable_breaks():
     broken, ok = round_robin([breaks_later, fine], repeats=5, min_sample_s=0.0001, warmup=1)
     assert isinstance(broken, RuntimeError) and "device lost" in str(broken)
     assert len(ok.samples) == 5
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", "numba-parallel", "cython", "ufuncify"])
+def test_backends_that_can_write_into_an_output_are_timed_that_way(backend):
+    from symbench import get_backend, get_kernel, make_inputs
+    from symbench.timing import device_call, served_call
+
+    b = get_backend(backend)
+    if b.unavailable_reason():
+        pytest.skip(b.unavailable_reason())
+    c = b.compile(get_kernel("sigmoid"), "float64")
+    inputs = make_inputs(get_kernel("sigmoid"), 1000, "float64", 0)
+    call = device_call(c, inputs)
+    first, second = call(), call()
+    assert np.array_equal(first, c(*inputs))
+    assert (first is second) == (c.fn_out is not None)  # one output, written again
+    served = served_call(c, inputs)
+    assert served() is not served() and np.array_equal(served(), first)  # a new array each
+    assert (c.fn_out is None) == (backend == "numpy")

@@ -41,6 +41,10 @@ class Compiled:
     # Values the backend passes after the kernel's arguments (numexpr's float32 constants):
     # an export's loader passes the same ones.
     extra_args: tuple[float, ...] = ()
+    # ``fn_out(*device_inputs, out)`` writes into a caller's (device) array and returns it,
+    # for backends that can; timing uses it so a fresh output's page faults are not timed
+    # as the kernel (None: the backend always allocates its result).
+    fn_out: Callable[..., Any] | None = None
 
     def __call__(self, *inputs: np.ndarray) -> np.ndarray:
         """Host arrays in, host array out (device transfer and sync included)."""
@@ -184,5 +188,6 @@ class Backend:
         source: str,
         **kw: Any,
     ) -> Compiled:
-        """A Compiled for this backend (``kw``: language, build, to_device, sync, to_host)."""
+        """A Compiled for this backend (``kw``: language, build, to_device, sync, to_host,
+        extra_args, fn_out)."""
         return Compiled(self.id, kernel.name, dtype, device, fn, source, **kw)

@@ -118,6 +118,7 @@ class CupyBackend(Backend):
             f"{preamble}\n// ElementwiseKernel({in_params!r}, {out_params!r}, {operation!r})\n",
             language="cuda",
             build={"compiler": "nvrtc (cupy.ElementwiseKernel)", "cupy": cupy.__version__},
+            fn_out=lambda *arrays_and_out: ew(*arrays_and_out),  # output parameters go last
             to_device=to_device,
             sync=sync,
             to_host=cupy.asnumpy,

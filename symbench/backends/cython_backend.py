@@ -190,6 +190,10 @@ class CythonBackend(Backend):
             evaluate(*arrays, out)
             return out
 
+        def fn_out(*arrays_and_out):
+            evaluate(*arrays_and_out)
+            return arrays_and_out[-1]
+
         return self._result(
             kernel,
             dtype,
@@ -197,6 +201,7 @@ class CythonBackend(Backend):
             fn,
             source,
             language="cython",
+            fn_out=fn_out,
             build=build
             | {
                 "cache_key": key,

@@ -151,6 +151,7 @@ class NumbaBackend(Backend):
             device,
             ufunc,
             lambdified_source(scalar),
+            fn_out=lambda *arrays_and_out: ufunc(*arrays_and_out[:-1], out=arrays_and_out[-1]),
             build={
                 "decorator": f"numba.vectorize([{signature!r}], target={self.target!r})",
                 "disk_cache": cached is not None and cache_problem is None,
@@ -235,12 +236,18 @@ class NumbaParallelBackend(NumbaBackend):
             return out
 
         fn(*(np.ones(2, dtype=np_dtype) for _ in range(n)))  # starts the thread pool
+
+        def fn_out(*arrays_and_out):
+            loop(*arrays_and_out)
+            return arrays_and_out[-1]
+
         return self._result(
             kernel,
             dtype,
             device,
             fn,
             lambdified_source(scalar) + "\n\n" + text,
+            fn_out=fn_out,
             build={
                 "decorator": f"numba.njit({signature!r}, parallel=True, cache=True) over prange",
                 "disk_cache": True,

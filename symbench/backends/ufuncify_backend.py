@@ -90,6 +90,7 @@ class UfuncifyBackend(Backend):
             ufunc,
             source,
             language="c",
+            fn_out=lambda *arrays_and_out: ufunc(*arrays_and_out[:-1], out=arrays_and_out[-1]),
             build=build
             | {
                 "cache_key": key,

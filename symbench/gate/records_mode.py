@@ -35,7 +35,12 @@ from .stats import (
 MIN_SAMPLES = 5  # per side
 MIN_PAIRS_FOR_NOISE = 8  # pairs needed to estimate the between-run spread of a backend
 # How samples were taken; a run recorded before a field existed used the value given here.
-METHOD_FIELDS = {"sampling": "per-pair blocks", "min_sample_s": None, "threads": None}
+METHOD_FIELDS = {
+    "sampling": "per-pair blocks",
+    "min_sample_s": None,
+    "threads": None,
+    "outputs": "allocated",
+}
 
 
 def record_samples(record: Mapping[str, Any]) -> dict[PairKey, list[float]]:
