@@ -36,8 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from symbench.backends import Backend, Compiled, get_backend
-from symbench.gate import DEFAULT_RERUN_PAIRS, DEFAULT_RERUN_SAMPLE_S, compare_records
-from symbench.gate import rerun
+from symbench.gate import DEFAULT_RERUN_PAIRS, DEFAULT_RERUN_SAMPLE_S, compare_records, rerun
 from symbench.records import Store
 from symbench.runner import QUICK_KERNELS, QUICK_SIZES, RunSettings, run
 
