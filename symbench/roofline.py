@@ -1,8 +1,9 @@
 """Roofline context: the memory bandwidth of a device, measured in the same run.
 
-STREAM-like copy (``b = a``) and add (``c = a + b``) on arrays far larger than the caches,
-timed through the same measurement core; bytes are counted as STREAM does (copy 2 arrays,
-add 3), ignoring write-allocate traffic.
+STREAM-like copy (``b = a``) and add (``c = a + b``) on all cores, timed through the same
+measurement core, on arrays far larger than the caches and again at each timed size (so a
+working set that fits a cache is judged against that cache's bandwidth); bytes are counted
+as STREAM does (copy 2 arrays, add 3), ignoring write-allocate traffic.
 """
 
 from __future__ import annotations
@@ -15,15 +16,32 @@ from .backends import backend_ids, get_backend
 from .timing import measure
 
 DEFAULT_ELEMENTS = 1 << 24  # 128 MiB per float64 array
+# Below this many elements a call's fixed cost, not memory, sets the time: no ceiling.
+MIN_CEILING_ELEMENTS = 1000
 
 
 def cpu_bandwidth(elements: int = DEFAULT_ELEMENTS, repeats: int = 5) -> dict[str, Any]:
+    """Copy and add with NumPy on one thread: the fallback when no threaded backend can
+    measure all cores (``bandwidth``)."""
     a = np.random.default_rng(0).random(elements)
     b = np.empty_like(a)
     c = np.empty_like(a)
     copy = measure(lambda: np.copyto(b, a), repeats=repeats, warmup=1)
     add = measure(lambda: np.add(a, b, out=c), repeats=repeats, warmup=1)
-    return _result("cpu", "numpy copyto / add, single thread", a.nbytes, copy, add)
+    return stream_result("cpu", "numpy copyto / add, single thread", a.nbytes, copy, add)
+
+
+def threaded_cpu_bandwidth(
+    copy_fn, add_fn, method: str, elements: int = DEFAULT_ELEMENTS, repeats: int = 5
+) -> dict[str, Any]:
+    """Copy and add on all cores with a threaded backend's own loops ``copy_fn(a, b)`` and
+    ``add_fn(a, b, c)`` (float64, outputs preallocated), timed like every kernel."""
+    a = np.random.default_rng(0).random(elements)
+    b = np.empty_like(a)
+    c = np.empty_like(a)
+    copy = measure(lambda: copy_fn(a, b), repeats=repeats, warmup=1)
+    add = measure(lambda: add_fn(a, b, c), repeats=repeats, warmup=1)
+    return stream_result("cpu", method, a.nbytes, copy, add)
 
 
 def cupy_bandwidth(device: str, elements: int = DEFAULT_ELEMENTS, repeats: int = 5):
@@ -43,8 +61,8 @@ def cupy_bandwidth(device: str, elements: int = DEFAULT_ELEMENTS, repeats: int =
             cupy.add(a, b, out=c)
             stream.synchronize()
 
-        return _result(device, "cupy copyto / add", a.nbytes, measure(copy, repeats=repeats),
-                       measure(add, repeats=repeats))  # fmt: skip
+        return stream_result(device, "cupy copyto / add", a.nbytes,
+                             measure(copy, repeats=repeats), measure(add, repeats=repeats))  # fmt: skip
 
 
 def jax_bandwidth(device: str, elements: int = DEFAULT_ELEMENTS, repeats: int = 5):
@@ -61,10 +79,10 @@ def jax_bandwidth(device: str, elements: int = DEFAULT_ELEMENTS, repeats: int = 
     copy_fn = jax.jit(lambda x: x + jnp.float32(0))
     copy = measure(lambda: copy_fn(a).block_until_ready(), repeats=repeats)
     add = measure(lambda: add_fn(a, b).block_until_ready(), repeats=repeats)
-    return _result(device, f"jax.jit x+0 / x+y on {dev.device_kind}", a.nbytes, copy, add)
+    return stream_result(device, f"jax.jit x+0 / x+y on {dev.device_kind}", a.nbytes, copy, add)
 
 
-def _result(device: str, method: str, nbytes: int, copy, add) -> dict[str, Any]:
+def stream_result(device: str, method: str, nbytes: int, copy, add) -> dict[str, Any]:
     return {
         "device": device,
         "method": method,
@@ -77,21 +95,42 @@ def _result(device: str, method: str, nbytes: int, copy, add) -> dict[str, Any]:
 
 
 def bandwidth(device: str = "cpu", **kwargs) -> dict[str, Any] | None:
-    """Measured bandwidth of ``device``: NumPy on the CPU; elsewhere the first backend that
-    can measure it (``Backend.measure_bandwidth``: CuPy on an NVIDIA GPU where installed,
-    else JAX on whatever device it sees); None when none can measure."""
+    """Measured bandwidth of ``device``, through the first backend that can measure it
+    (``Backend.measure_bandwidth``). On the CPU: all cores, with a threaded backend's own
+    loops (numba-parallel's ``prange``), else NumPy on one thread. Elsewhere: CuPy on an
+    NVIDIA GPU where installed, else JAX on whatever device it sees; None when none can."""
+    backends = [get_backend(i) for i in backend_ids()]
     if device == "cpu":
-        return cpu_bandwidth(**kwargs)
-    # A library made for the device alone (CuPy) measures before a general one (JAX).
-    candidates = sorted(
-        (get_backend(i) for i in backend_ids()), key=lambda b: "cpu" in b.device_kinds
-    )
+        candidates = [b for b in backends if b.threaded and "cpu" in b.device_kinds]
+    else:  # a library made for the device alone (CuPy) measures before a general one (JAX)
+        candidates = sorted(backends, key=lambda b: "cpu" in b.device_kinds)
     for backend in candidates:
         if backend.unavailable_reason() is None:
             found = backend.measure_bandwidth(device, **kwargs)
             if found is not None:
                 return found
-    return None
+    return cpu_bandwidth(**kwargs) if device == "cpu" else None
+
+
+def ceiling(device: str = "cpu", **kwargs) -> dict[str, Any] | None:
+    """The bandwidth a kernel on ``device`` is judged against at one working-set size: on
+    the CPU the better of all cores (``bandwidth``) and NumPy on one thread, because a
+    thread pool's dispatch costs more than it gains on small arrays."""
+    found = bandwidth(device, **kwargs)
+    if device == "cpu" and found is not None and "single thread" not in found["method"]:
+        single = cpu_bandwidth(**kwargs)
+        if peak_gbs(single) > peak_gbs(found):
+            found = single
+    return found
+
+
+def peak_at(bw: dict[str, Any] | None, size: int) -> float | None:
+    """The ceiling (GB/s) a timing at ``size`` is judged against, from a run's bandwidth
+    entry for one device: the one measured at that size (``by_size``), else (below
+    MIN_CEILING_ELEMENTS, where a call's fixed cost dominates) the large-array one."""
+    if not bw:
+        return None
+    return peak_gbs((bw.get("by_size") or {}).get(str(size)) or bw)
 
 
 def peak_gbs(bw: dict[str, Any] | None) -> float | None:

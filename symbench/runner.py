@@ -19,7 +19,7 @@ from .kernels.storage import kernel_to_dict
 from .records import Store, new_record, new_result, new_run_id, now_iso, text_sha256
 from .records.provenance import collect
 from .records.summary import boundness, summarize
-from .roofline import DEFAULT_ELEMENTS, bandwidth, peak_gbs, traffic_bytes
+from .roofline import DEFAULT_ELEMENTS, MIN_CEILING_ELEMENTS, ceiling, peak_at, traffic_bytes
 from .timing import (
     DEFAULT_MIN_SAMPLE_S,
     DEFAULT_REPEATS,
@@ -76,7 +76,7 @@ class TimingJob:
     backend: Backend
     dtype: str
     device: str
-    peak: float | None = None
+    bandwidth: dict[str, Any] | None = None  # the run's ceilings for this device
     out: dict[str, Any] = field(default_factory=lambda: {"again_s": None, "timings": []})
     error: str | None = None
     compiled: Any = None
@@ -88,11 +88,11 @@ def time_pair(
     dtype: str,
     device: str,
     settings: RunSettings,
-    peak: float | None,
+    bandwidth: dict[str, Any] | None,
     on_size: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Compile again (a cache hit where the backend caches) and time every size."""
-    job = TimingJob(kernel, backend, dtype, device, peak)
+    job = TimingJob(kernel, backend, dtype, device, bandwidth)
     time_jobs([job], settings, on_size=lambda _, size: on_size(size) if on_size else None)
     if job.error is not None:
         raise RuntimeError(job.error)
@@ -204,7 +204,7 @@ def _timing_entry(job: TimingJob, size, inputs, call, first, t, settings) -> dic
         "elements_per_s": size / t.median,
         "bytes": nbytes,
         "gbs": gbs,
-        "bw_fraction": gbs / job.peak if job.peak else None,
+        "bw_fraction": gbs / peak if (peak := peak_at(job.bandwidth, size)) else None,
         "inputs_sha256": inputs_hash(inputs),
         "latency": latency,
         "end_to_end": end_to_end,
@@ -245,8 +245,15 @@ def run(
     bw = {}
     if settings.measure_bandwidth:
         for dev in sorted({c.device for c in checks if c.status == "pass"}):
-            measured = bandwidth(dev, elements=settings.bandwidth_elements)
+            measured = ceiling(dev, elements=settings.bandwidth_elements)
             if measured:
+                # Again at each timed size: a working set that fits a cache is judged
+                # against that cache, not against memory.
+                measured["by_size"] = {
+                    str(n): ceiling(dev, elements=n)
+                    for n in settings.sizes
+                    if n >= MIN_CEILING_ELEMENTS
+                }
                 bw[dev] = measured
 
     by_name = {k.name: k for k in kernels}
@@ -272,7 +279,7 @@ def run(
         if c.status == "pass":
             b = get_backend(c.backend)
             jobs[len(results)] = TimingJob(
-                by_name[c.kernel], b, c.dtype, c.device, peak_gbs(bw.get(c.device))
+                by_name[c.kernel], b, c.dtype, c.device, bw.get(c.device)
             )
         results.append(entry)
     time_jobs(

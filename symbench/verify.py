@@ -196,7 +196,7 @@ def verify(
             p.problems.append("generated source differs")
         if timings and r.get("timings") and now.status == "pass":
             timed = time_pair(
-                kernels[r["kernel"]], backend, r["dtype"], r["device"], settings, peak=None
+                kernels[r["kernel"]], backend, r["dtype"], r["device"], settings, bandwidth=None
             )
             new_by_size = {t["size"]: t for t in timed["timings"]}
             for old_t in r["timings"]:

@@ -315,3 +315,18 @@ def test_each_timing_says_how_its_output_was_made(tmp_path):
     assert output == {"numpy": {"allocated"}, "numba": {"preallocated"}}
     assert record["settings"]["outputs"] == "preallocated where supported"
     assert all(t["latency"]["calls"] >= 5 for r in record["results"] for t in r["timings"])
+
+
+def test_each_size_is_judged_against_the_ceiling_measured_at_that_size(tmp_path):
+    settings = RunSettings(
+        sizes=(1, 4096), dtypes=("float64",), repeats=3, min_sample_s=0.001,
+        check_size=200, bandwidth_elements=1 << 16,
+    )  # fmt: skip
+    record, _ = run([get_kernel("add")], [get_backend("numpy")], settings, Store(tmp_path))
+    bw = record["bandwidth"]["cpu"]
+    assert set(bw["by_size"]) == {"4096"}  # no ceiling where a call's fixed cost dominates
+    by = {t["size"]: t for t in record["results"][0]["timings"]}
+    peak = max(bw["by_size"]["4096"]["copy_gbs"], bw["by_size"]["4096"]["add_gbs"])
+    large = max(bw["copy_gbs"], bw["add_gbs"])  # below 1 000 elements: the large-array one
+    assert by[1]["bw_fraction"] == pytest.approx(by[1]["gbs"] / large)
+    assert by[4096]["bw_fraction"] == pytest.approx(by[4096]["gbs"] / peak)

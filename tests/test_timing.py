@@ -150,3 +150,15 @@ def test_backends_that_can_write_into_an_output_are_timed_that_way(backend):
     served = served_call(c, inputs)
     assert served() is not served() and np.array_equal(served(), first)  # a new array each
     assert (c.fn_out is None) == (backend == "numpy")
+
+
+def test_the_cpu_ceiling_is_the_better_of_all_cores_and_one_thread(monkeypatch):
+    from symbench import roofline
+
+    fast = {"method": "threads", "copy_gbs": 9.0, "add_gbs": 8.0}
+    slow = {"method": "numpy copyto / add, single thread", "copy_gbs": 3.0, "add_gbs": 2.0}
+    monkeypatch.setattr(roofline, "bandwidth", lambda device, **kw: fast)
+    monkeypatch.setattr(roofline, "cpu_bandwidth", lambda **kw: slow)
+    assert roofline.ceiling("cpu", elements=10) is fast
+    fast = {"method": "threads", "copy_gbs": 1.0, "add_gbs": 1.0}  # dispatch costs more
+    assert roofline.ceiling("cpu", elements=10) is slow

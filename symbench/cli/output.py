@@ -170,10 +170,10 @@ def summary_table(record: dict[str, Any]) -> None:
         console.print(f"compute-bound here: {', '.join(comp) or '-'}")
     for dev, bw in (record.get("bandwidth") or {}).items():
         console.print(
-            f"[dim]{dev} bandwidth (measured in this run, single-threaded STREAM on "
+            f"[dim]{dev} bandwidth (measured in this run, {bw['method']}, on "
             f"{bw['array_bytes'] // 2**20} MiB arrays): copy {bw['copy_gbs']:.1f} GB/s, "
-            f"add {bw['add_gbs']:.1f} GB/s; above 100 % the working set sat in the caches "
-            "or several threads shared the work[/]"
+            f"add {bw['add_gbs']:.1f} GB/s; each size's % is of the ceiling measured at that "
+            "size (caches included)[/]"
         )
 
 
