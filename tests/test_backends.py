@@ -231,6 +231,8 @@ def test_cython_evaluate_refuses_arrays_it_cannot_read(backend):
     x = np.ones(4)
     with pytest.raises(ValueError, match="C-contiguous float64"):
         module.evaluate(x, x, np.empty(4, dtype=np.float32))
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        module.evaluate(x, np.ones(4, dtype=np.int64), np.empty(4))  # 8 bytes, not a double
     with pytest.raises(ValueError, match="one length"):
         module.evaluate(x, np.ones(3), np.empty(4))
     with pytest.raises(ValueError, match="not C-contiguous"):
