@@ -259,3 +259,16 @@ def test_threads_reach_every_threaded_backend(monkeypatch):
     finally:
         numba.set_num_threads(before[0])
         numexpr.set_num_threads(before[1])
+
+
+def test_a_compiler_without_openmp_makes_cython_parallel_unavailable(monkeypatch, tmp_path):
+    from symbench.backends import cbuild
+
+    fake = tmp_path / "cc-without-openmp"
+    fake.write_text('#!/bin/sh\necho "unsupported option -fopenmp" >&2\nexit 1\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("CC", str(fake))
+    monkeypatch.setattr(cbuild, "_FLAG_SUPPORT", {})
+    with pytest.raises(Unavailable, match="cannot build OpenMP code: unsupported option"):
+        get_backend("cython-parallel").check_available()
+    get_backend("cython").check_available()  # the serial build needs no OpenMP

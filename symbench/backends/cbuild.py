@@ -46,6 +46,34 @@ def require_c_compiler() -> str:
     return path
 
 
+_FLAG_SUPPORT: dict[tuple[str, ...], str | None] = {}
+_OPENMP_PROBE = "#include <omp.h>\nint main(void) { return omp_get_max_threads() < 1; }\n"
+
+
+def require_openmp() -> None:
+    """``Unavailable`` when the C compiler cannot build and link OpenMP code (``-fopenmp``):
+    Apple's clang, for one, has no OpenMP. Probed once per compiler and process."""
+    cmd = c_compiler()
+    key = tuple(cmd)
+    if key not in _FLAG_SUPPORT:
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "probe.c"
+            src.write_text(_OPENMP_PROBE)
+            try:
+                proc = subprocess.run(
+                    [*cmd, "-fopenmp", str(src), "-o", str(Path(tmp) / "probe")],
+                    capture_output=True, text=True, timeout=60, check=False,
+                )  # fmt: skip
+                why = (
+                    None if proc.returncode == 0 else (proc.stderr.strip().splitlines() or ["?"])[0]
+                )
+            except (OSError, subprocess.SubprocessError) as exc:
+                why = str(exc)
+        _FLAG_SUPPORT[key] = why
+    if _FLAG_SUPPORT[key] is not None:
+        raise Unavailable(f"C compiler {cmd[0]!r} cannot build OpenMP code: {_FLAG_SUPPORT[key]}")
+
+
 def compiler_version() -> str:
     cmd = c_compiler()
     key = " ".join(cmd)

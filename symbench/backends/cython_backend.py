@@ -21,6 +21,7 @@ from .cbuild import (
     load_extension,
     recipe,
     require_c_compiler,
+    require_openmp,
     run_build,
 )
 from .codegen import C_TYPES, c_function, source_hash
@@ -222,6 +223,11 @@ class CythonParallelBackend(CythonBackend):
 
     id = "cython-parallel"
     threaded = True
+
+    def check_available(self) -> None:
+        super().check_available()
+        require_openmp()
+
     parallel = True
     link_flags = ("-fopenmp",)
     thread_env = ("OMP_NUM_THREADS", "OMP_PROC_BIND")
