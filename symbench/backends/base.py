@@ -52,6 +52,24 @@ class Compiled:
         return np.asarray(self.to_host(out))
 
 
+def writing_into(write: Callable[..., Any], dtype: str) -> tuple[Callable, Callable]:
+    """(fn, fn_out) for a compiled loop ``write(*arrays, out)`` that fills its last argument:
+    ``fn`` allocates the output (what callers get), ``fn_out`` writes into the caller's
+    (what timing uses, ``Compiled.fn_out``)."""
+    np_dtype = np.dtype(dtype)
+
+    def fn(*arrays):
+        out = np.empty(arrays[0].shape[0], dtype=np_dtype)
+        write(*arrays, out)
+        return out
+
+    def fn_out(*arrays_and_out):
+        write(*arrays_and_out)
+        return arrays_and_out[-1]
+
+    return fn, fn_out
+
+
 class Backend:
     """Base class: subclasses set ``id``, ``library`` and implement ``_compile``.
 

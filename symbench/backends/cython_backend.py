@@ -13,7 +13,7 @@ import time
 from typing import ClassVar
 
 from ..kernels.core import Kernel
-from .base import Backend, Compiled
+from .base import Backend, Compiled, writing_into
 from .cbuild import (
     PYTHON,
     BuildCache,
@@ -143,7 +143,6 @@ class CythonBackend(Backend):
 
     def _compile(self, kernel: Kernel, dtype: str, device: str) -> Compiled:
         import Cython
-        import numpy as np
         import sympy as sp
 
         build = recipe(self.flags()) | {
@@ -187,16 +186,7 @@ class CythonBackend(Backend):
         if path is None:
             raise RuntimeError(f"Cython build in {final} produced no extension module")
         evaluate = load_extension(path, module).evaluate
-        dt = np.dtype(dtype)
-
-        def fn(*arrays):
-            out = np.empty(arrays[0].shape[0], dtype=dt)
-            evaluate(*arrays, out)
-            return out
-
-        def fn_out(*arrays_and_out):
-            evaluate(*arrays_and_out)
-            return arrays_and_out[-1]
+        fn, fn_out = writing_into(evaluate, dtype)
 
         return self._result(
             kernel,

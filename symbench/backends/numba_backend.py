@@ -27,7 +27,7 @@ from ..cache import atomic_write_bytes, cache_dir
 from ..errors import Unsupported
 from ..kernels.core import Kernel
 from ..roofline import threaded_cpu_bandwidth
-from .base import Backend, Compiled
+from .base import Backend, Compiled, writing_into
 from .codegen import lambdified_source, lambdify_checked, source_hash
 
 _LOAD_LOCK = threading.Lock()
@@ -206,7 +206,6 @@ class NumbaParallelBackend(NumbaBackend):
     threads; the threading layer numba picked is recorded."""
 
     id = "numba-parallel"
-    target = "parallel"
     threaded = True
     export_kind = None  # the loop module imports the scalar one by its cache name
     threads_var = "NUMBA_NUM_THREADS"
@@ -259,18 +258,8 @@ class NumbaParallelBackend(NumbaBackend):
         if cold_s is None:
             cold_s = time.perf_counter() - start
             atomic_write_bytes(sidecar, json.dumps({"compile_s": cold_s}).encode())
-        np_dtype = np.dtype(dtype)
-
-        def fn(*arrays):
-            out = np.empty(arrays[0].shape[0], dtype=np_dtype)
-            loop(*arrays, out)
-            return out
-
-        fn(*(np.ones(2, dtype=np_dtype) for _ in range(n)))  # starts the thread pool
-
-        def fn_out(*arrays_and_out):
-            loop(*arrays_and_out)
-            return arrays_and_out[-1]
+        fn, fn_out = writing_into(loop, dtype)
+        fn(*(np.ones(2, dtype=dtype) for _ in range(n)))  # starts the thread pool
 
         return self._result(
             kernel,

@@ -14,10 +14,9 @@ from ..backends import get_backend
 from ..devices import device_summary, fingerprint
 from ..equivalence import DEFAULT_SIZE, FAILING, check_matrix, matrix_size
 from ..fmt import fmt_number
-from ..kernels.core import DTYPES
 from ..records.provenance import collect, package_versions
 from ..selection import select, split_names
-from .options import output_options, selection_options
+from .options import dtype_device_options, output_options, selection_options
 from .output import (
     STATUS_STYLE,
     RichReporter,
@@ -240,20 +239,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--backend", "-b", action="append", metavar="ID", help="backend id(s) (default: all)"
     )
-    p.add_argument(
-        "--dtype",
-        action="append",
-        metavar="DTYPE",
-        help=" and/or ".join(DTYPES) + " (default: all)",
-    )
-    p.add_argument("--device", metavar="DEV", help="only this device (cpu, gpu:0, tpu:0)")
+    dtype_device_options(p)
     p.add_argument(
         "--points",
         type=int,
         default=DEFAULT_POINTS,
         help="inputs per probe (default %(default)s)",
     )
-    p.add_argument("--seed", type=int, default=None, help="input seed (default: fixed)")
     p.add_argument("--out", metavar="FILE", help="also save the results with provenance (JSON)")
     p.add_argument(
         "--toml", action="store_true", help="print entries for math_accuracy.toml instead"

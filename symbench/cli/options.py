@@ -55,6 +55,11 @@ def kernel_options(p: argparse.ArgumentParser) -> None:
 
 def selection_options(p: argparse.ArgumentParser) -> None:
     kernel_options(p)
+    dtype_device_options(p)
+
+
+def dtype_device_options(p: argparse.ArgumentParser) -> None:
+    """--dtype, --device and --seed, for commands that evaluate on inputs."""
     p.add_argument(
         "--dtype",
         action="append",
