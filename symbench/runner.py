@@ -18,7 +18,7 @@ from .kernels.core import DTYPES
 from .kernels.storage import kernel_to_dict
 from .records import Store, new_record, new_result, new_run_id, now_iso, text_sha256
 from .records.provenance import collect
-from .records.summary import boundness, summarize
+from .records.summary import boundness, summarize, variant_gains
 from .roofline import DEFAULT_ELEMENTS, MIN_CEILING_ELEMENTS, ceiling, peak_at, traffic_bytes
 from .timing import (
     DEFAULT_MIN_SAMPLE_S,
@@ -320,6 +320,7 @@ def run(
     )
     record["summary"] = summarize(record)
     record["boundness"] = boundness(record)
+    record["variants"] = variant_gains(record)
     record["duration_s"] = time.perf_counter() - started
     path = store.save(record)
     return record, path

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .backends import REGISTRY, Backend, get_backend
+from .backends import REGISTRY, Backend, get_backend, with_variants
 from .errors import BadInput, unknown_name
 from .kernels import Domain, Kernel, Tolerance, catalog, load_kernels_file
 from .kernels.core import DTYPES
@@ -63,6 +63,7 @@ def select(
     kernels_file: str | None = None,
     rtol: float | None = None,
     atol: float | None = None,
+    variants: bool = False,
 ) -> Selection:
     """Resolve CLI-style choices. Raises ``BadInput`` only when nothing could be selected
     or the user's own kernel is unusable; unknown names are collected in ``errors``."""
@@ -87,12 +88,9 @@ def select(
     sel.kernels = (
         _resolve(names, pool, "kernel", sel.errors) if names else extra or list(pool.values())
     )
-    sel.backends = [
-        get_backend(b)
-        for b in _resolve(
-            split_names(backend_names) or list(REGISTRY), list(REGISTRY), "backend", sel.errors
-        )
-    ]
+    named = _resolve(split_names(backend_names), list(REGISTRY), "backend", sel.errors)
+    if named or not split_names(backend_names):
+        sel.backends = [get_backend(b) for b in with_variants(named, variants)]
     sel.dtypes = _resolve(split_names(dtype_names) or list(DTYPES), DTYPES, "dtype", sel.errors)
     if not (sel.kernels and sel.backends and sel.dtypes):
         raise BadInput("; ".join(sel.errors) or "nothing selected")

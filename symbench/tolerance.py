@@ -59,6 +59,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+from .backends import REGISTRY, get_backend
 from .errors import BadInput
 from .kernels.core import Kernel, Tolerance
 
@@ -165,6 +166,12 @@ def load(path: str | Path | None = None) -> dict[tuple[str, str, str, str], Meas
 _TABLE: dict | None = None
 
 
+def accuracy_of(backend: str) -> str:
+    """The backend id whose ``math_accuracy.toml`` entries apply to ``backend`` (a variant
+    calling its base's math functions shares them; see ``Backend.accuracy_of``)."""
+    return get_backend(backend).accuracy_of() if backend in REGISTRY else backend
+
+
 def table() -> dict[tuple[str, str, str, str], Measured]:
     global _TABLE
     if _TABLE is None:
@@ -198,6 +205,7 @@ def effective_tolerance(
     kind = device_kind(device)
     scales: dict[str, float] = {}
     why = []
+    backend = accuracy_of(backend)
     for family in sorted(families_of(kernel.expr)):
         m = entries.get((backend, kind, dtype, family))
         if m is None or not BASELINE_ULP < m.max_ulp <= LAST_BITS_ULP:

@@ -272,3 +272,68 @@ def test_a_compiler_without_openmp_makes_cython_parallel_unavailable(monkeypatch
     with pytest.raises(Unavailable, match="cannot build OpenMP code: unsupported option"):
         get_backend("cython-parallel").check_available()
     get_backend("cython").check_available()  # the serial build needs no OpenMP
+
+
+# ------------------------------------------------------------ code-generation variants
+
+VARIANTS = [b for b in BACKENDS if get_backend(b).variant_of]
+
+
+def test_variants_are_registered_beside_their_base_and_left_out_by_default():
+    from symbench.backends import with_variants
+
+    assert {"cython-nocse", "cython-powmul", "cython-fastmath", "numba-fastmath"} <= set(VARIANTS)
+    for v in VARIANTS:
+        base = get_backend(get_backend(v).variant_of)
+        assert base.variant_of is None  # one step from a plain backend
+        # exactly one code-generation choice differs from the base
+        diff = [f for f, val in get_backend(v).variant.describe().items()
+                if val != base.variant.describe()[f]]  # fmt: skip
+        assert len(diff) == 1, (v, diff)
+    default = with_variants(None)
+    assert not set(VARIANTS) & set(default) and "cython" in default
+    assert with_variants(["cython"], variants=True) == [
+        "cython", "cython-nocse", "cython-powmul", "cython-fastmath"
+    ]  # fmt: skip
+    assert with_variants(["cython-fastmath"]) == ["cython-fastmath"]  # asked for by name
+
+
+def test_powmul_writes_integer_powers_as_products_and_nocse_repeats_work():
+    from symbench.backends.codegen import Variant, c_function
+
+    poly8 = get_kernel("poly8").for_codegen()
+    assert "pow(" in c_function(poly8, "float64", "f")
+    expanded = c_function(poly8, "float64", "f", variant=Variant(pow_as_mul=True))
+    assert (
+        "pow(" not in expanded
+        and "sbarg0*sbarg0*sbarg0*sbarg0*sbarg0*sbarg0*sbarg0*sbarg0" in expanded
+    )
+    h = get_kernel("hydrogen_sum8").for_codegen()
+    with_cse = c_function(h, "float64", "f")
+    without = c_function(h, "float64", "f", variant=Variant(cse=False))
+    assert "const double t0" in with_cse and "const double t0" not in without
+    assert without.count("exp(") > with_cse.count("exp(")
+
+
+def test_fastmath_variants_record_their_flags_and_target(tmp_cache):
+    from symbench.backends.cython_backend import FAST_MATH_FLAGS
+
+    b = get_backend("cython-fastmath")
+    if b.unavailable_reason():
+        pytest.skip(b.unavailable_reason())
+    c = b.compile(get_kernel("sinc"), "float64")
+    assert set(FAST_MATH_FLAGS) <= set(c.build["extra_flags"])
+    assert c.build["variant"] == {"cse": True, "pow_as_mul": False, "fast_math": True}
+    assert c.build["march_native"]  # what -march=native meant when it was built
+    plain = get_backend("cython").compile(get_kernel("sinc"), "float64")
+    assert plain.build["cache_key"] != c.build["cache_key"]  # never share a build
+
+
+def test_variants_are_judged_with_the_right_math_library_accuracy():
+    from symbench.tolerance import accuracy_of, table
+
+    assert accuracy_of("cython-nocse") == "cython" and accuracy_of("cython-powmul") == "cython"
+    # fast-math calls glibc's vector math, not libm's scalar functions: measured on its own
+    assert accuracy_of("cython-fastmath") == "cython-fastmath"
+    assert any(key[0] == "cython-fastmath" for key in table())
+    assert accuracy_of("no-such-backend") == "no-such-backend"

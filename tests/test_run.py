@@ -330,3 +330,25 @@ def test_each_size_is_judged_against_the_ceiling_measured_at_that_size(tmp_path)
     large = max(bw["copy_gbs"], bw["add_gbs"])  # below 1 000 elements: the large-array one
     assert by[1]["bw_fraction"] == pytest.approx(by[1]["gbs"] / large)
     assert by[4096]["bw_fraction"] == pytest.approx(by[4096]["gbs"] / peak)
+
+
+def test_variants_run_on_request_and_the_summary_says_what_each_buys(tmp_path, capsys):
+    from symbench.records.summary import variant_gains
+
+    args = ["run", "--kernel", "hydrogen_sum8", "--backend", "numba", "--variants"]
+    code = main([*args, "--dtype", "float64", "--store", str(tmp_path), *SMALL, "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    (row,) = out["variants"]
+    assert (row["variant"], row["base"], row["kernels"]) == ("numba-fastmath", "numba", 1)
+    assert row["speedup_geomean"] > 0 and row["lost"] == []
+    record = load_file(Store(tmp_path).resolve("latest"))
+    assert {r["backend"] for r in record["results"]} == {"numba", "numba-fastmath"}
+    # a variant that fails where its base passes is named, with its reason
+    for r in record["results"]:
+        if r["backend"] == "numba-fastmath":
+            r["status"], r["reason"] = "fail", "1 of 1000 points wrong (NaN/Inf placement differs)"
+    (row,) = variant_gains(record)
+    assert row["kernels"] == 0 and row["lost"] == [
+        "hydrogen_sum8: fail (1 of 1000 points wrong (NaN/Inf placement differs))"
+    ]

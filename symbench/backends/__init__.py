@@ -19,8 +19,13 @@ REGISTRY: dict[str, str] = {
     "ufuncify": "symbench.backends.ufuncify_backend:UfuncifyBackend",
     "cython": "symbench.backends.cython_backend:CythonBackend",
     "cython-parallel": "symbench.backends.cython_backend:CythonParallelBackend",
+    "cython-nocse": "symbench.backends.cython_backend:CythonNoCseBackend",
+    "cython-powmul": "symbench.backends.cython_backend:CythonPowMulBackend",
+    "cython-fastmath": "symbench.backends.cython_backend:CythonFastMathBackend",
+    "cython-parallel-fastmath": "symbench.backends.cython_backend:CythonParallelFastMathBackend",
     "numba": "symbench.backends.numba_backend:NumbaBackend",
     "numba-parallel": "symbench.backends.numba_backend:NumbaParallelBackend",
+    "numba-fastmath": "symbench.backends.numba_backend:NumbaFastMathBackend",
     "jax": "symbench.backends.jax_backend:JaxBackend",
     "symengine": "symbench.backends.symengine_backend:SymengineBackend",
     "cupy": "symbench.backends.cupy_backend:CupyBackend",
@@ -28,7 +33,15 @@ REGISTRY: dict[str, str] = {
 
 _INSTANCES: dict[str, Backend] = {}
 
-__all__ = ["REGISTRY", "Backend", "Compiled", "backend_ids", "get_backend", "select_backends"]
+__all__ = [
+    "REGISTRY",
+    "Backend",
+    "Compiled",
+    "backend_ids",
+    "get_backend",
+    "select_backends",
+    "with_variants",
+]
 
 
 def backend_ids() -> list[str]:
@@ -46,6 +59,15 @@ def get_backend(backend_id: str) -> Backend:
     return _INSTANCES[backend_id]
 
 
-def select_backends(ids: list[str] | None) -> list[Backend]:
-    """Backends by id, all registered ones when ``ids`` is empty; unknown ids are BadInput."""
-    return [get_backend(i) for i in (ids or REGISTRY)]
+def with_variants(ids: list[str] | None, variants: bool = False) -> list[str]:
+    """The backend ids a run uses: ``ids``, or every backend that is not a code-generation
+    variant; with ``variants``, also the variants of each of those (in registry order)."""
+    chosen = list(ids) if ids else [b for b in REGISTRY if get_backend(b).variant_of is None]
+    if variants:
+        chosen += [b for b in REGISTRY if b not in chosen and get_backend(b).variant_of in chosen]
+    return chosen
+
+
+def select_backends(ids: list[str] | None, variants: bool = False) -> list[Backend]:
+    """Backends by id (see ``with_variants``); unknown ids are BadInput."""
+    return [get_backend(i) for i in with_variants(ids, variants)]

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import Unavailable, Unsupported
 from ..kernels.core import DTYPES, Kernel
+from .codegen import BASE, Variant
 
 
 @dataclass
@@ -105,11 +106,25 @@ class Backend:
     export_modules: ClassVar[tuple[str, ...]] = ()
     #: distributions an exported kernel needs at run time
     export_requires: ClassVar[tuple[str, ...]] = ("numpy",)
+    #: for a code-generation variant (``cython-fastmath``), the backend it varies; variants
+    #: run when asked for by name or with ``--variants``, and the summary compares them with
+    #: their base
+    variant_of: ClassVar[str | None] = None
+    #: how it writes code (CSE, integer powers, fast-math), recorded in every build
+    variant: ClassVar[Variant] = BASE
 
     def export_options(self, compiled: Compiled, kernel: Kernel) -> dict[str, Any]:
         """Extra load instructions for an export's manifest (numba's signatures, a note on
         when the loader compiles); the defaults load a ready function."""
         return {}
+
+    def accuracy_of(self) -> str:
+        """The backend id whose measured math-library accuracy (``math_accuracy.toml``) this
+        one's results are judged with: a variant that calls the same math functions as its
+        base shares its base's entries; a fast-math build is measured on its own."""
+        if self.variant_of and not self.variant.fast_math:
+            return self.variant_of
+        return self.id
 
     def set_threads(self, n: int) -> None:
         """Use ``n`` threads from now on (``--threads``): sets ``threads_var`` for a library
@@ -173,6 +188,7 @@ class Backend:
             "dtypes": list(self.dtypes),
             "device_kinds": list(self.device_kinds),
             "threaded": self.threaded,
+            "variant_of": self.variant_of,
             "strategy": " ".join(doc.split()),
         }
 

@@ -74,6 +74,24 @@ def require_openmp() -> None:
         raise Unavailable(f"C compiler {cmd[0]!r} cannot build OpenMP code: {_FLAG_SUPPORT[key]}")
 
 
+def native_target() -> str:
+    """What ``-march=native`` means to this compiler on this CPU (gcc's resolved
+    ``-march``, e.g. ``znver4``): a fast-math build is for that target only."""
+    cmd = c_compiler()
+    key = "native " + " ".join(cmd)
+    if key not in _COMPILER_VERSION:
+        try:
+            out = subprocess.run(
+                [*cmd, "-march=native", "-Q", "--help=target"],
+                capture_output=True, text=True, timeout=30, check=False,
+            ).stdout  # fmt: skip
+            found = [ln.split()[-1] for ln in out.splitlines() if ln.strip().startswith("-march=")]
+            _COMPILER_VERSION[key] = found[0] if found else platform.machine()
+        except (OSError, subprocess.SubprocessError):
+            _COMPILER_VERSION[key] = platform.machine()
+    return _COMPILER_VERSION[key]
+
+
 def compiler_version() -> str:
     cmd = c_compiler()
     key = " ".join(cmd)

@@ -7,6 +7,7 @@ import dis
 import hashlib
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import sympy as sp
 from sympy.core.parameters import distribute
@@ -85,14 +86,18 @@ def _as_float(node: sp.Expr) -> sp.Expr:
 MAX_NESTING = 40  # Python's parser refuses 200 nested parentheses; compilers slow down too
 
 
-def shallow_cse(exprs, symbols=None, **kwargs):
+def shallow_cse(exprs, symbols=None, *, eliminate: bool = True, **kwargs):
     """``sympy.cse``, then every subexpression nested ``MAX_NESTING`` deep becomes a
     temporary of its own, so generated code never nests deeper than that (a 500-deep
     ``sin(sin(...))`` is valid SymPy but not valid Python in one line). Same signature and
-    result as ``sympy.cse``: lambdify accepts it as ``cse=``."""
+    result as ``sympy.cse``: lambdify accepts it as ``cse=``. ``eliminate=False`` skips
+    ``sympy.cse`` and makes only the temporaries that bound the nesting."""
     symbols = iter(symbols if symbols is not None else sp.numbered_symbols("x"))
     single = isinstance(exprs, sp.Basic)  # lambdify passes one expression, wants one back
-    replacements, reduced = sp.cse([exprs] if single else exprs, symbols=symbols, **kwargs)
+    if eliminate:
+        replacements, reduced = sp.cse([exprs] if single else exprs, symbols=symbols, **kwargs)
+    else:
+        replacements, reduced = [], [exprs] if single else list(exprs)
     out: list[tuple[sp.Symbol, sp.Basic]] = []
 
     depth: dict[sp.Basic, int] = {}  # of each rebuilt node, in levels since a temporary
@@ -195,9 +200,45 @@ def c_printer(dtype: str):
 
 C_TYPES = {"float64": "double", "float32": "float"}
 
+#: the highest integer power written out as multiplications by ``Variant.pow_as_mul``
+POW_LIMIT = 8
 
-def c_function(kernel: Kernel, dtype: str, name: str, qualifiers: str = "static inline") -> str:
-    """A C function ``name(args) -> value`` computing the kernel, with CSE temporaries.
+
+@dataclass(frozen=True)
+class Variant:
+    """How a code-generating backend writes its kernel: one choice per field, recorded in
+    every build. A variant backend (``cython-fastmath``) is its base with one field changed,
+    so what the change buys, and what it costs in ULP, is measured against the base alone."""
+
+    cse: bool = True  # SymPy's cse: each repeated subexpression computed once
+    pow_as_mul: bool = False  # x**k, |k| <= POW_LIMIT, as x*x*...*x (SymPy's codegen rewriting)
+    fast_math: bool = False  # gcc -Ofast with glibc's vector math; numba fastmath=True
+
+    def describe(self) -> dict:
+        return {"cse": self.cse, "pow_as_mul": self.pow_as_mul, "fast_math": self.fast_math}
+
+
+BASE = Variant()
+
+
+def pow_as_mul(expr: sp.Basic) -> sp.Basic:
+    """Integer powers of any base (``x**8``, ``(x+1)**2``) as unevaluated products, which the
+    C printer writes as ``x*x*...``: gcc does not expand ``pow(x, 8)`` without fast-math."""
+    from sympy.codegen.rewriting import create_expand_pow_optimization
+
+    expand = create_expand_pow_optimization(POW_LIMIT, base_req=lambda b: True)
+    return expand(expr)
+
+
+def c_function(
+    kernel: Kernel,
+    dtype: str,
+    name: str,
+    qualifiers: str = "static inline",
+    variant: Variant = BASE,
+) -> str:
+    """A C function ``name(args) -> value`` computing the kernel, with CSE temporaries
+    (as ``variant`` says).
 
     Raises ``Unsupported`` when the C99 printer cannot express a function (e.g. Bessel).
     """
@@ -206,7 +247,11 @@ def c_function(kernel: Kernel, dtype: str, name: str, qualifiers: str = "static 
     ctype = C_TYPES[dtype]
     printer = c_printer(dtype)
     expr = with_float_constants(kernel.expr)
-    replacements, (reduced,) = shallow_cse([expr], symbols=sp.numbered_symbols("t"))
+    symbols = sp.numbered_symbols("t")
+    replacements, (reduced,) = shallow_cse([expr], symbols=symbols, eliminate=variant.cse)
+    if variant.pow_as_mul:
+        replacements = [(s, pow_as_mul(v)) for s, v in replacements]
+        reduced = pow_as_mul(reduced)
     try:
         lines = [f"    const {ctype} {s} = {printer.doprint(v)};" for s, v in replacements]
         lines.append(f"    return {printer.doprint(reduced)};")

@@ -19,16 +19,21 @@ from .cbuild import (
     BuildCache,
     find_extension,
     load_extension,
+    native_target,
     recipe,
     require_c_compiler,
     require_openmp,
     run_build,
 )
-from .codegen import C_TYPES, c_function, source_hash
+from .codegen import BASE, C_TYPES, Variant, c_function, source_hash
 
 # -g0: Python's own CFLAGS ask for debug info, which doubles gcc's time on generated code.
 FLAGS = ["-O3", "-g0"]
-_FORMAT = "4"  # bump when pyx_source or the manifest changes shape (4: raw buffers)
+# -Ofast (-ffast-math) lets gcc call glibc's vector math (libmvec: exp, log, sin... on 4 or
+# 8 lanes, declared in <math.h> under __FAST_MATH__); -march=native gives it AVX2/AVX-512
+# lanes, so such a build is for this CPU only (the CPU is part of the recipe).
+FAST_MATH_FLAGS = ["-Ofast", "-march=native", "-g0"]
+_FORMAT = "5"  # bump when pyx_source or the manifest changes shape (5: variants)
 
 # Raw buffers through the buffer protocol instead of typed memoryviews: Cython's memoryview
 # support is about 1 MB of C in every module, and compiling it was most of a cold build.
@@ -88,7 +93,7 @@ dist.run_command("build_ext")
 """
 
 
-def pyx_source(kernel: Kernel, dtype: str, parallel: bool = False) -> str:
+def pyx_source(kernel: Kernel, dtype: str, parallel: bool = False, variant: Variant = BASE) -> str:
     ctype = C_TYPES[dtype]
     fmt = {"float64": "d", "float32": "f"}[dtype]
     n = len(kernel.args)
@@ -103,7 +108,7 @@ def pyx_source(kernel: Kernel, dtype: str, parallel: bool = False) -> str:
         loop_kind="OpenMP prange" if parallel else "serial loop",
         cimports="from cython.parallel cimport prange" if parallel else "",
         ctype=ctype,
-        cfunc=c_function(kernel, dtype, "sb_kernel"),
+        cfunc=c_function(kernel, dtype, "sb_kernel", variant=variant),
         cparams=", ".join([ctype] * n),
         params=", ".join(f"a{i}" for i in idx),
         views=", ".join(["vo", *(f"v{i}" for i in idx)]),
@@ -139,7 +144,7 @@ class CythonBackend(Backend):
         require_c_compiler()
 
     def flags(self) -> list[str]:
-        return [*FLAGS, *self.link_flags]
+        return [*(FAST_MATH_FLAGS if self.variant.fast_math else FLAGS), *self.link_flags]
 
     def _compile(self, kernel: Kernel, dtype: str, device: str) -> Compiled:
         import Cython
@@ -149,7 +154,10 @@ class CythonBackend(Backend):
             "cython": Cython.__version__,
             "builder": "cythonize+setuptools",
             "loop": "OpenMP prange" if self.parallel else "serial",
+            "variant": self.variant.describe(),
         }
+        if self.variant.fast_math:
+            build["march_native"] = native_target()
         cache = BuildCache(self.id)
         # Builds are keyed by the .pyx source; an index from the expression (and every
         # version the source depends on) finds the build without regenerating the source.
@@ -160,7 +168,7 @@ class CythonBackend(Backend):
         hit = cache.lookup(key) if key else None
         start = time.perf_counter()
         if hit is None:
-            source = pyx_source(kernel, dtype, self.parallel)
+            source = pyx_source(kernel, dtype, self.parallel, self.variant)
             key = source_hash(_FORMAT, source, repr(sorted(build.items())))
             module = f"sb_cy_{key[:20]}"
             hit = cache.lookup(key)
@@ -224,3 +232,48 @@ class CythonParallelBackend(CythonBackend):
     threads_var = "OMP_NUM_THREADS"  # read once, when the OpenMP runtime starts
     packages = ()
     requirements = {}
+
+
+class CythonNoCseBackend(CythonBackend):
+    """``cython-nocse``: ``cython`` without SymPy's common-subexpression elimination (each
+    repeated subexpression is computed again), to show what CSE buys."""
+
+    id = "cython-nocse"
+    variant_of = "cython"
+    variant = Variant(cse=False)
+    packages = ()
+    requirements = {}
+
+
+class CythonPowMulBackend(CythonBackend):
+    """``cython-powmul``: ``cython`` with integer powers up to 8 written as multiplications
+    (SymPy's ``create_expand_pow_optimization``); gcc calls ``pow`` for them otherwise."""
+
+    id = "cython-powmul"
+    variant_of = "cython"
+    variant = Variant(pow_as_mul=True)
+    packages = ()
+    requirements = {}
+
+
+class CythonFastMathBackend(CythonBackend):
+    """``cython-fastmath``: ``cython`` built with ``-Ofast -march=native``, so gcc may
+    reorder arithmetic, assume no NaN or infinity, and call glibc's vector math; the
+    equivalence harness says where that changes results."""
+
+    id = "cython-fastmath"
+    variant_of = "cython"
+    variant = Variant(fast_math=True)
+    link_flags = ("-lm",)  # libm's linker script brings in libmvec
+    packages = ()
+    requirements = {}
+
+
+class CythonParallelFastMathBackend(CythonParallelBackend):
+    """``cython-parallel-fastmath``: ``cython-parallel`` built with ``-Ofast -march=native``
+    (vector math in each OpenMP thread's block); judged like ``cython-fastmath``."""
+
+    id = "cython-parallel-fastmath"
+    variant_of = "cython-parallel"
+    variant = Variant(fast_math=True)
+    link_flags = ("-fopenmp", "-lm")

@@ -30,7 +30,14 @@ def kernel_options(p: argparse.ArgumentParser) -> None:
         "-b",
         action="append",
         metavar="ID",
-        help="backend id(s), repeatable or comma-separated (default: all)",
+        help="backend id(s), repeatable or comma-separated (default: all but the "
+        "code-generation variants)",
+    )
+    p.add_argument(
+        "--variants",
+        action="store_true",
+        help="also the code-generation variants (cython-nocse, cython-powmul, "
+        "cython-fastmath, numba-fastmath) of the chosen backends",
     )
     p.add_argument("--expr", metavar="EXPR", help='your own expression, e.g. "sin(x)/x"')
     p.add_argument(

@@ -13,7 +13,7 @@ from ..cache import atomic_write_bytes
 from ..errors import BadInput
 from ..fmt import fmt_seconds
 from ..records.schema import encode_tree
-from ..records.summary import boundness, summarize
+from ..records.summary import boundness, summarize, variant_gains
 from ..selection import select
 
 STATUS_STYLE = {
@@ -168,6 +168,7 @@ def summary_table(record: dict[str, Any]) -> None:
         comp = sorted(k for k, v in bounds.items() if v == "compute-bound")
         console.print(f"memory-bound here: {', '.join(mem) or '-'}")
         console.print(f"compute-bound here: {', '.join(comp) or '-'}")
+    variants_table(console, record.get("variants") or variant_gains(record))
     for dev, bw in (record.get("bandwidth") or {}).items():
         console.print(
             f"[dim]{dev} bandwidth (measured in this run, {bw['method']}, on "
@@ -175,6 +176,37 @@ def summary_table(record: dict[str, Any]) -> None:
             f"add {bw['add_gbs']:.1f} GB/s; each size's % is of the ceiling measured at that "
             "size (caches included)[/]"
         )
+
+
+def variants_table(console, rows: list[dict[str, Any]]) -> None:
+    """What each code-generation variant buys over its base, and at what ULP cost."""
+    if not rows:
+        return
+    from rich.table import Table
+
+    table = Table(
+        title="what each code-generation variant buys over its base "
+        "(speedup at the largest size, kernels both pass)"
+    )
+    for col in ("variant", "base", "device", "dtype", "kernels", "speedup (geo-mean)", "range",
+                "max ULP base -> variant", "fails where base passes"):  # fmt: skip
+        table.add_column(
+            col, justify="right" if col in ("kernels", "speedup (geo-mean)") else "left"
+        )
+    for r in rows:
+        g = r["speedup_geomean"]
+        table.add_row(
+            r["variant"],
+            r["base"],
+            r["device"],
+            r["dtype"],
+            str(r["kernels"]),
+            "-" if g is None else f"{g:.2f}x",
+            "-" if g is None else f"{r['speedup_min']:.2f}x - {r['speedup_max']:.2f}x",
+            f"{r['base_max_ulp']:.1f} -> {r['variant_max_ulp']:.1f}",
+            escape("; ".join(r["lost"])) or "-",
+        )
+    console.print(table)
 
 
 def select_from(args: argparse.Namespace, kernel_names=None, dtypes=None):
@@ -190,6 +222,7 @@ def select_from(args: argparse.Namespace, kernel_names=None, dtypes=None):
         args.kernels_file,
         rtol=args.rtol,
         atol=args.atol,
+        variants=getattr(args, "variants", False),
     )
 
 

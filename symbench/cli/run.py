@@ -65,6 +65,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "path": str(path),
                 "summary": record["summary"],
                 "boundness": record["boundness"],
+                "variants": record["variants"],
             }
         )
     else:

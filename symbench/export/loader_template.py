@@ -290,7 +290,8 @@ def _build_numba(root: Path, manifest: dict, blobs: dict):
     spec = manifest["load"]
     fn = _python_function(root, manifest, blobs)
     # Compiled here, on load: numba generates machine code for this CPU.
-    return numba.vectorize(spec["signatures"], target=spec["target"])(fn)
+    fastmath = bool(spec.get("fastmath", False))
+    return numba.vectorize(spec["signatures"], target=spec["target"], fastmath=fastmath)(fn)
 
 
 def _build_jax(root: Path, manifest: dict, blobs: dict):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..backends import REGISTRY, get_backend
 from .schema import ResultView, RunView, TimingView
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "boundness",
     "history_rows",
     "device_speedups",
+    "variant_gains",
 ]
 
 BASELINE = "numpy"
@@ -149,6 +151,60 @@ def device_speedups(record: dict[str, Any], baseline: str = "cpu") -> list[dict[
                 "baseline_backend": base["backend"],
                 "baseline_median_s": base["median_s"],
                 "speedup": base["median_s"] / row["median_s"],
+            }
+        )
+    return rows
+
+
+def _variant_of(backend: str) -> str | None:
+    return get_backend(backend).variant_of if backend in REGISTRY else None
+
+
+def variant_gains(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """What each code-generation variant buys over its base backend, per device and dtype:
+    the geometric-mean speedup (and its range) over the kernels both passed, timed at the
+    largest size both have; the largest max-ULP each reached on those kernels; and the
+    kernels the variant fails where its base passes (with the first reason)."""
+    results = {r.key: r for r in RunView(record).results}
+    groups: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for (kernel, backend, dtype, device), r in results.items():
+        base_id = _variant_of(backend)
+        base = results.get((kernel, base_id, dtype, device)) if base_id else None
+        if base is None or base.status != "pass":
+            continue
+        g = groups.setdefault(
+            (backend, base_id, device, dtype),
+            {"ratios": [], "base_ulp": 0.0, "variant_ulp": 0.0, "lost": []},
+        )
+        if r.status != "pass":
+            g["lost"].append(
+                f"{kernel}: {r.status} ({r.reason.splitlines()[0] if r.reason else '-'})"
+            )
+            continue
+        sizes = {t.size for t in r.timings} & {t.size for t in base.timings}
+        if sizes:
+            size = max(sizes)
+            g["ratios"].append(base.timing_at(size).median_s / r.timing_at(size).median_s)
+        g["base_ulp"] = max(g["base_ulp"], base.max_ulp or 0.0)
+        g["variant_ulp"] = max(g["variant_ulp"], r.max_ulp or 0.0)
+    rows = []
+    for (variant, base_id, device, dtype), g in sorted(groups.items()):
+        ratios = g["ratios"]
+        rows.append(
+            {
+                "variant": variant,
+                "base": base_id,
+                "device": device,
+                "dtype": dtype,
+                "kernels": len(ratios),
+                "speedup_geomean": (
+                    math.exp(sum(math.log(x) for x in ratios) / len(ratios)) if ratios else None
+                ),
+                "speedup_min": min(ratios, default=None),
+                "speedup_max": max(ratios, default=None),
+                "base_max_ulp": g["base_ulp"],
+                "variant_max_ulp": g["variant_ulp"],
+                "lost": g["lost"],
             }
         )
     return rows
