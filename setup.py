@@ -21,7 +21,11 @@ CORE = [
     "rich>=13",
     "matplotlib>=3.7",  # symbench report; imported only there
     "tomli>=2; python_version<'3.11'",
+    "ruptures>=1.1.9",  # symbench monitor: change points (imported only there)
 ]
+
+# Optional stores: a team's MLflow tracking server (or a local sqlite:/// MLflow database).
+STORES = {"mlflow": ["mlflow>=3,<4"]}
 
 
 def backend_requirements() -> dict[str, list[str]]:
@@ -62,6 +66,7 @@ TEST = [
     "asv>=0.6",
     "invoke>=2",
     "ruff>=0.5",
+    *STORES["mlflow"],  # the MLflow store is tested against a real `mlflow server`
 ]
 
 setup(
@@ -74,7 +79,7 @@ setup(
     packages=find_packages(include=["symbench", "symbench.*"]),
     package_data={"symbench": ["divergences.toml", "math_accuracy.toml"]},
     install_requires=CORE + BACKENDS.pop("", []),
-    extras_require={"test": TEST, **BACKENDS},
+    extras_require={"test": TEST, **STORES, **BACKENDS},
     entry_points={"console_scripts": ["symbench = symbench.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -22,7 +22,7 @@ from .backends import REGISTRY, get_backend
 from .devices import fingerprint
 from .kernels import Kernel
 from .kernels.storage import kernel_to_dict
-from .records import RecordError, ResultView, Store, load_file
+from .records import ResultView, Store
 from .runner import Reporter, RunSettings, run
 
 RANK_BY = ("p50", "p99")
@@ -96,15 +96,12 @@ def _candidate(entry: dict[str, Any], batch: int, run_id: str) -> Candidate | No
 
 
 def _records(store: Store, from_run: str | None) -> Iterable[dict[str, Any]]:
-    """Newest first; unreadable files are skipped (``show``/``history`` name them)."""
+    """Newest first; unreadable records are skipped (``show``/``history`` name them). A
+    remote store sends only this machine's runs."""
     if from_run:
         yield store.load(from_run)
         return
-    for path in reversed(store.files()):
-        try:
-            yield load_file(path)
-        except RecordError:
-            continue
+    yield from store.newest_first(machine=fingerprint())
 
 
 def _machine(fp: dict[str, Any] | None) -> tuple:

@@ -12,10 +12,9 @@ from ..fmt import fmt_number, fmt_seconds
 from ..gate import rerun
 from ..kernels import catalog, load_kernels_file
 from ..recommend import DEFAULT_BATCHES, RANK_BY, recommend
-from ..records import Store
 from ..report import build_report
 from ..selection import select
-from .options import DTYPE_CHOICES, kernel_options, output_options, store_option
+from .options import DTYPE_CHOICES, kernel_options, open_store, output_options, store_option
 from .output import (
     RichReporter,
     escape,
@@ -27,7 +26,7 @@ from .run import parse_sizes
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    store = Store.open(args.store)
+    store = open_store(args)
     threshold = gate.parse_threshold(args.threshold)
     if not 0 < args.alpha < 1:
         raise BadInput(f"--alpha must be between 0 and 1, got {args.alpha}")
@@ -100,7 +99,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         raise BadInput(f"recommend answers for one kernel at a time, got {len(sel.kernels)}")
     if args.max_compile_s is not None and args.max_compile_s < 0:
         raise BadInput("--max-compile-s must not be negative")
-    store = Store.open(args.store)
+    store = open_store(args)
     with RichReporter(enabled=not args.no_progress) as reporter:
         rec = recommend(
             sel.kernels[0],
@@ -150,7 +149,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    store = Store.open(args.store)
+    store = open_store(args)
     records = [store.load(ref) for ref in (args.runs or ["latest"])]
     fmt = args.format or ("md" if str(args.out).endswith(".md") else "html")
     path = build_report(records, args.out, fmt)
@@ -163,7 +162,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     if args.run:
-        record = Store.open(args.store).load(args.run)
+        record = open_store(args).load(args.run)
         path = export_from_record(
             record, args.out, kernel=args.kernel, backend=args.backend, dtype=args.dtype
         )

@@ -4,6 +4,7 @@ spelled and explained once; defaults come from the library."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..kernels.core import DTYPES
 
@@ -12,8 +13,33 @@ DTYPE_CHOICES = tuple(DTYPES)
 
 def store_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--store", metavar="DIR", help="run store (default $SYMBENCH_STORE or ./.symbench/runs)"
+        "--store",
+        metavar="DIR|URI",
+        help="run store: a directory, or an MLflow tracking URI (http://host:5000, "
+        "sqlite:///mlflow.db) (default $SYMBENCH_STORE or ./.symbench/runs)",
     )
+    p.add_argument(
+        "--experiment",
+        metavar="NAME",
+        help="MLflow experiment of an MLflow store (default $SYMBENCH_EXPERIMENT or symbench)",
+    )
+    p.add_argument(
+        "--local",
+        metavar="DIR",
+        help="with an MLflow store: the directory that keeps each record before and after "
+        "it is pushed (default $SYMBENCH_LOCAL_STORE or ./.symbench/runs)",
+    )
+
+
+def open_store(args: argparse.Namespace):
+    """The store ``--store``/``--experiment``/``--local`` name (see ``Store.open``)."""
+    from ..records import Store
+
+    store = Store.open(args.store, getattr(args, "experiment", None))
+    local = getattr(args, "local", None)
+    if local and hasattr(store, "local"):
+        store.local = Store(Path(local))
+    return store
 
 
 def kernel_options(p: argparse.ArgumentParser) -> None:

@@ -7,11 +7,10 @@ import argparse
 from ..backends import backend_ids, get_backend
 from ..equivalence import FAILING
 from ..errors import BadInput
-from ..records import Store
 from ..runner import DEFAULT_SIZES, QUICK_KERNELS, QUICK_SIZES, RunSettings, run
 from ..timing import DEFAULT_MIN_SAMPLE_S, DEFAULT_REPEATS
 from ..verify import DEFAULT_MAX_OUTSIDE, DEFAULT_MEAN_TOLERANCE, DEFAULT_TIMING_FLOOR, verify
-from .options import output_options, selection_options, store_option
+from .options import open_store, output_options, selection_options, store_option
 from .output import (
     RichReporter,
     escape,
@@ -38,7 +37,7 @@ def parse_sizes(text: str | None, option: str = "--sizes") -> tuple[int, ...] | 
 def cmd_run(args: argparse.Namespace) -> int:
     kernel_names = args.kernel or (list(QUICK_KERNELS) if args.quick and not args.expr else None)
     sel = select_from(args, kernel_names=kernel_names)
-    store = Store.open(args.store)  # run() proves it writable before measuring anything
+    store = open_store(args)  # run() proves it writable before measuring anything
     settings = RunSettings(
         sizes=parse_sizes(args.sizes) or (QUICK_SIZES if args.quick else RunSettings.sizes),
         dtypes=tuple(sel.dtypes),
@@ -76,8 +75,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if any(r["status"] in FAILING for r in record["results"]) else 0
 
 
+def cmd_push(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    if not hasattr(store, "push_pending"):
+        raise BadInput(
+            f"push sends local records to an MLflow store; {args.store or 'the default store'!r} "
+            "is a directory (give --store http://host:5000 or sqlite:///mlflow.db)"
+        )
+    done = store.push_pending()
+    if args.json:
+        print_json({"store": store.uri, "local": str(store.local.path), "runs": done})
+    else:
+        pushed = sorted(r for r, how in done.items() if how == "pushed")
+        get_console().print(
+            f"{len(pushed)} run(s) pushed to {store.uri} (experiment {store.experiment!r}), "
+            f"{len(done) - len(pushed)} already there, from {store.local.path}"
+        )
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
-    record = Store.open(args.store).load(args.run)
+    record = open_store(args).load(args.run)
     with RichReporter(enabled=not args.no_progress) as reporter:
         report = verify(
             record,
@@ -175,6 +193,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     store_option(p)
     output_options(p, "print the summary and record path as JSON")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "push",
+        help="send the records an MLflow store lacks from the local store",
+        description=(
+            "Push every record in the local store (--local) that the MLflow store (--store) "
+            "does not hold complete yet: runs recorded while the server was away, or a push "
+            "that was interrupted. Pushing twice creates no duplicate. Exit 0 when everything "
+            "is there, 1 when the server cannot be reached, 2 for bad input."
+        ),
+    )
+    store_option(p)
+    output_options(p, "print what was pushed as JSON", progress=False)
+    p.set_defaults(func=cmd_push)
 
     p = sub.add_parser(
         "verify",

@@ -18,6 +18,7 @@ import json
 import os
 import secrets
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,7 +36,9 @@ class RecordError(BadInput):
 
 
 def default_store() -> Path:
-    return Path(os.environ.get(STORE_ENV) or DEFAULT_STORE)
+    """The default directory store (``$SYMBENCH_STORE`` when it names a directory)."""
+    env = os.environ.get(STORE_ENV)
+    return Path(env) if env and "://" not in env else DEFAULT_STORE
 
 
 def text_sha256(text: str) -> str:
@@ -60,8 +63,19 @@ class Store:
     path: Path
 
     @classmethod
-    def open(cls, path: str | Path | None = None) -> Store:
-        return cls(Path(path) if path is not None else default_store())
+    def open(cls, path: str | Path | None = None, experiment: str | None = None):
+        """The store at ``path`` (default ``$SYMBENCH_STORE``, else ``./.symbench/runs``): a
+        directory, or an MLflow tracking URI (``http://host:5000``, ``sqlite:///mlflow.db``),
+        whose runs go in ``experiment`` (default ``$SYMBENCH_EXPERIMENT``, else
+        ``symbench``)."""
+        # Imported here: mlflow_store builds on this module (it keeps a local Store).
+        from .mlflow_store import DEFAULT_EXPERIMENT, EXPERIMENT_ENV, MlflowStore, is_tracking_uri
+
+        where = path if path is not None else os.environ.get(STORE_ENV)
+        if is_tracking_uri(where):
+            name = experiment or os.environ.get(EXPERIMENT_ENV) or DEFAULT_EXPERIMENT
+            return MlflowStore(str(where), name)
+        return cls(Path(where) if where else DEFAULT_STORE)
 
     def ensure_writable(self) -> None:
         """Create the store and prove it takes a file; BadInput (exit 2) otherwise."""
@@ -86,6 +100,7 @@ class Store:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(data)
                 f.flush()
+                os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp's 0600 hides it from colleagues
                 os.fsync(f.fileno())
             os.link(tmp, final)  # fails with FileExistsError instead of overwriting
         finally:
@@ -115,23 +130,45 @@ class Store:
         as_path = Path(ref)
         if as_path.suffix == ".json" and as_path.is_file():
             return as_path
-        ids = [p.stem for p in self.files()]
-        if ref == "latest":
-            if not ids:
-                raise BadInput(f"no runs in store {str(self.path)!r}; run `symbench run` first")
-            return self.path / f"{max(ids)}.json"
-        matches = [i for i in ids if i.startswith(ref)]
-        if len(matches) == 1:
-            return self.path / f"{matches[0]}.json"
-        if len(matches) > 1:
-            raise BadInput(f"run id {ref!r} is ambiguous: {', '.join(matches[:5])}")
-        close = difflib.get_close_matches(ref, ids, n=3, cutoff=0.3)
-        hint = f"; closest: {', '.join(close)}" if close else ""
-        where = f" in store {str(self.path)!r}"
-        raise BadInput(f"unknown run {ref!r}{where}{hint}")
+        return (
+            self.path / f"{resolve_ref(ref, [p.stem for p in self.files()], str(self.path))}.json"
+        )
 
     def load(self, ref: str) -> dict[str, Any]:
         return load_file(self.resolve(ref))
+
+    def newest_first(self, machine: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """Readable records, newest first, read one at a time (callers stop early);
+        ``machine`` is a hint a remote store filters by (callers still check)."""
+        for path in reversed(self.files()):
+            try:
+                yield load_file(path)
+            except RecordError:
+                continue
+
+
+def resolve_ref(ref: str, ids: list[str], where: str) -> str:
+    """The run id ``ref`` names among ``ids``: itself, a unique prefix, or ``latest``."""
+    if ref == "latest":
+        if not ids:
+            raise BadInput(f"no runs in store {where!r}; run `symbench run` first")
+        return max(ids)
+    if ref in ids:
+        return ref
+    matches = [i for i in ids if i.startswith(ref)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise BadInput(f"run id {ref!r} is ambiguous: {', '.join(matches[:5])}")
+    close = difflib.get_close_matches(ref, ids, n=3, cutoff=0.3)
+    hint = f"; closest: {', '.join(close)}" if close else ""
+    raise BadInput(f"unknown run {ref!r} in store {where!r}{hint}")
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def load_file(path: Path) -> dict[str, Any]:
@@ -140,6 +177,12 @@ def load_file(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RecordError(f"cannot read record {path}: {exc.strerror or exc}") from None
+    return parse_record(text, str(path))
+
+
+def parse_record(text: str, path: str) -> dict[str, Any]:
+    """A record from its JSON text (a file's, or an MLflow artifact's): parsed as data, never
+    evaluated; ``path`` names it in errors."""
     try:
         record = json.loads(text)
     except ValueError as exc:
