@@ -49,8 +49,10 @@ class Server:
         ]  # fmt: skip
         log = open(self.root / "server.log", "ab")  # noqa: SIM115
         # its own process group: mlflow server runs uvicorn in child processes
+        # (and, unless told not to, job runners symbench does not use)
+        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
         self.proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
         )
         deadline = time.time() + 120
         while time.time() < deadline:
