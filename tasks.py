@@ -3,6 +3,8 @@
 invoke --list
 """
 
+import os
+
 from invoke import task
 
 
@@ -54,6 +56,12 @@ def asv(c, quick=True, bench="", own_env=False):
     where = "" if own_env else "--python=same --set-commit-hash $(git rev-parse HEAD)"
     c.run("asv machine --yes && python -m symbench.asv_machine")
     c.run(f"asv run --launch-method forkserver {where} {flags}")
+    # Results live in the tracked asv/results (commit them: that is the history); with an
+    # MLflow store configured, each result file is also logged there with its machine.
+    from symbench.records.mlflow_store import is_tracking_uri
+
+    if is_tracking_uri(os.environ.get("SYMBENCH_STORE")):
+        c.run("symbench push --asv")
 
 
 @task
@@ -96,7 +104,7 @@ def serve_overhead(c):
 
 @task
 def asv_publish(c):
-    """Build asv's HTML pages into .asv/html."""
+    """Build asv's HTML pages into .asv/html from the tracked results in asv/results."""
     c.run("asv publish")
 
 

@@ -22,7 +22,7 @@ from .backends import REGISTRY, get_backend
 from .devices import fingerprint
 from .kernels import Kernel
 from .kernels.storage import kernel_to_dict
-from .records import ResultView, Store
+from .records import ResultView, Store, open_store
 from .runner import Reporter, RunSettings, run
 
 RANK_BY = ("p50", "p99")
@@ -176,7 +176,7 @@ def recommend(
 ) -> Recommendation:
     """The backend to serve ``kernel`` with at each batch size (see the module docstring);
     ``backends`` limits the choice (default: every registered backend)."""
-    store = store or Store.open()
+    store = store or open_store()
     backends = list(backends or REGISTRY)
     found, excluded, used = _collect(kernel, batches, backends, dtype, device, store, from_run)
     gaps = {b for b in backends for n in batches if (b, n) not in found and b not in excluded}

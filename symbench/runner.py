@@ -257,6 +257,9 @@ def run(
                 bw[dev] = measured
 
     by_name = {k.name: k for k in kernels}
+    # The backend objects that were checked are the ones timed (a caller's own Backend
+    # instance too, not a fresh one from the registry under the same id).
+    by_id = {b.id: b for b in backends}
     passing = [c for c in checks if c.status == "pass"]
     reporter.phase("time", len(passing) * len(settings.sizes))
     sources: dict[str, dict[str, str]] = {}
@@ -277,7 +280,7 @@ def run(
             "cold_build_s": c.build.get("cold_build_s"),
         }
         if c.status == "pass":
-            b = get_backend(c.backend)
+            b = by_id.get(c.backend) or get_backend(c.backend)
             jobs[len(results)] = TimingJob(
                 by_name[c.kernel], b, c.dtype, c.device, bw.get(c.device)
             )

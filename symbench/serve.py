@@ -21,7 +21,7 @@ from .equivalence import check_one
 from .errors import BadInput
 from .kernels import Domain, Kernel, catalog
 from .recommend import recommend
-from .records import Store, text_sha256
+from .records import MlflowStore, Store, open_store, text_sha256
 from .timing import served_function
 
 
@@ -58,7 +58,7 @@ def compile(
     batch: int = 1,
     domains: Mapping[str, Domain | tuple[float, float] | str] | None = None,
     max_compile_s: float | None = None,
-    store: Store | str | None = None,
+    store: Store | MlflowStore | str | None = None,
     among: list[str] | None = None,
 ) -> Served:
     """Compile for serving. ``backend="auto"`` asks ``recommend`` for ``batch`` (from stored
@@ -74,7 +74,7 @@ def compile(
             device=device,
             dtype=dtype,
             max_compile_s=max_compile_s,
-            store=store if isinstance(store, Store) else Store.open(store),
+            store=store if isinstance(store, (Store, MlflowStore)) else open_store(store),
             backends=among,
         )
         pick = rec.picks[0]

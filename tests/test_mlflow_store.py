@@ -123,6 +123,8 @@ def test_two_stores_push_concurrently_and_every_command_reads_the_server(server,
     assert main(["report", *ids, *args, "--out", str(out)]) == 0
     assert out.stat().st_size > 1000
     capsys.readouterr()
+    assert main(["monitor", *args]) == 3  # two runs: too short to say
+    capsys.readouterr()
     # pushing the local stores again creates no duplicate
     for i in (1, 2):
         assert main(["push", *args, "--local", str(tmp_path / f"local{i}"), "--json"]) == 0
@@ -210,3 +212,34 @@ def test_index_keys_fit_mlflow_limits_and_batches_are_chunked(tmp_path):
 
 def test_push_to_a_directory_store_is_bad_input(tmp_path):
     assert main(["push", "--store", str(tmp_path)]) == 2
+
+
+def test_asv_results_are_logged_once_with_commit_and_machine(server, tmp_path, capsys):
+    from symbench.asv_machine import save_fingerprint
+    from symbench.devices import fingerprint
+
+    results = tmp_path / "asv-results"
+    fp = fingerprint()
+    save_fingerprint(results, "box", fp)
+    (results / "box" / "machine.json").write_text(json.dumps({"machine": "box"}))
+    result = {"commit_hash": "0123456789abcdef", "env_name": "existing-py", "version": 2,
+              "params": {"machine": "box", "cpu": "AMD EPYC", "python": "3.11"},
+              "results": {"bench_compile.TimeCall.time_call": [[1.0e-3]]}}  # fmt: skip
+    (results / "box" / "01234567-existing-py.json").write_text(json.dumps(result))
+    args = ["push", "--store", server.uri, "--experiment", "asvtest", "--local",
+            str(tmp_path / "none"), "--asv", str(results), "--json"]  # fmt: skip
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)["asv"]
+    assert list(first.values()) == ["pushed"]
+    assert main(args) == 0
+    assert list(json.loads(capsys.readouterr().out)["asv"].values()) == ["present"]
+    store = MlflowStore(server.uri, "asvtest")
+    exp = store.client().get_experiment_by_name("asvtest-asv")
+    (run,) = store.client().search_runs([exp.experiment_id])
+    from symbench.records.mlflow_store import machine_key
+
+    assert run.data.tags[TAG + "git_commit"] == "0123456789abcdef"
+    assert run.data.tags[TAG + "machine"] == machine_key(fp)
+    assert run.data.params["asv.cpu"] == "AMD EPYC"
+    files = {a.path for a in store.client().list_artifacts(run.info.run_id)}
+    assert "01234567-existing-py.json" in files and any("fingerprint" in f for f in files)

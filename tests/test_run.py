@@ -352,3 +352,23 @@ def test_variants_run_on_request_and_the_summary_says_what_each_buys(tmp_path, c
     assert row["kernels"] == 0 and row["lost"] == [
         "hydrogen_sum8: fail (1 of 1000 points wrong (NaN/Inf placement differs))"
     ]
+
+
+def test_the_backend_objects_checked_are_the_ones_timed(tmp_path):
+    # Regression: run() timed a fresh registry backend under the same id, so a caller's
+    # own instance (the calibration's slowed backend) was checked but never timed.
+    calls = []
+
+    class Counting(type(get_backend("numpy"))):
+        def _compile(self, kernel, dtype, device):
+            compiled = super()._compile(kernel, dtype, device)
+            inner = compiled.fn
+            compiled.fn = lambda *a: calls.append(1) or inner(*a)
+            return compiled
+
+    record, _ = run(
+        [get_kernel("add")], [Counting()], small_settings(dtypes=("float64",)), Store(tmp_path)
+    )
+    # the check calls it a couple of times; the timing loops (every sample) far more
+    samples = sum(len(t["samples"]) for r in record["results"] for t in r["timings"])
+    assert samples and len(calls) > samples

@@ -58,7 +58,15 @@ class SlowedBackend(Backend):
 
     def compile(self, kernel, dtype, device="cpu") -> Compiled:
         compiled = self.inner.compile(kernel, dtype, device)
-        fn, sync, factor = compiled.fn, compiled.sync, self.factor
+        # Both calls are slowed: timing uses the one writing into a preallocated output
+        # (``fn_out``) where the backend has it, callers the allocating one.
+        compiled.fn = self._slowed(compiled.fn, compiled.sync)
+        if compiled.fn_out is not None:
+            compiled.fn_out = self._slowed(compiled.fn_out, compiled.sync)
+        return compiled
+
+    def _slowed(self, fn, sync):
+        factor = self.factor
         clock = time.perf_counter
         last = {"entry": -1.0, "spun": 0.0}
 
@@ -77,8 +85,7 @@ class SlowedBackend(Backend):
                 pass
             return out
 
-        compiled.fn = slowed
-        return compiled
+        return slowed
 
 
 def quick_baseline(store: Path) -> dict[str, Any]:

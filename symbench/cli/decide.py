@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .. import gate
+from .. import gate, monitor
 from ..errors import BadInput
 from ..export import export, export_from_record
 from ..fmt import fmt_number, fmt_seconds
@@ -13,20 +13,21 @@ from ..gate import rerun
 from ..kernels import catalog, load_kernels_file
 from ..recommend import DEFAULT_BATCHES, RANK_BY, recommend
 from ..report import build_report
-from ..selection import select
-from .options import DTYPE_CHOICES, kernel_options, open_store, output_options, store_option
+from ..selection import select, split_names
+from .options import DTYPE_CHOICES, kernel_options, output_options, store_from, store_option
 from .output import (
     RichReporter,
     escape,
     get_console,
     print_json,
     select_from,
+    warn_line,
 )
 from .run import parse_sizes
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    store = open_store(args)
+    store = store_from(args)
     threshold = gate.parse_threshold(args.threshold)
     if not 0 < args.alpha < 1:
         raise BadInput(f"--alpha must be between 0 and 1, got {args.alpha}")
@@ -89,6 +90,58 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def cmd_monitor(args: argparse.Namespace) -> int:
+    records, problems = store_from(args).load_all()
+    for problem in problems:
+        warn_line(problem)
+    report = monitor.monitor(
+        records,
+        threshold=gate.parse_threshold(args.threshold),
+        alpha=args.alpha,
+        min_change=gate.parse_threshold(args.min_change),
+        min_runs=args.min_runs,
+        kernels=split_names(args.kernel) or None,
+        backends=split_names(args.backend) or None,
+    )
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        print_monitor(report)
+    return report.exit_code
+
+
+def print_monitor(report: monitor.Report) -> None:
+    from rich.table import Table
+
+    console = get_console()
+    table = Table(title=f"change points over {report.runs} runs (FDR {report.alpha:g})")
+    for col in ("machine", "pair", "run", "#", "before", "after", "change", "confidence"):
+        table.add_column(col, justify="right" if col in ("#", "change", "confidence") else "left")
+    for s in report.flagged:
+        for st in s.steps:
+            table.add_row(
+                s.machine, escape(s.key), st.run_id, f"{st.index + 1}/{len(s.times_s)}",
+                fmt_seconds(st.before_s), fmt_seconds(st.after_s), f"{st.change:+.1%}",
+                f"{st.confidence:.4f}",
+            )  # fmt: skip
+    if report.flagged:
+        console.print(table)
+    for key, what in report.machines.items():
+        console.print(f"[dim]machine {key}: {escape(what)}[/]")
+    console.print(
+        f"{len(report.series)} series, {len(report.long_enough)} with at least "
+        f"{report.min_runs} runs; {len(report.flagged)} with a change point"
+    )
+    if report.exit_code == monitor.EXIT_TOO_SHORT:
+        console.print(f"too short to say: no series has {report.min_runs} runs yet (exit 3)")
+    for s in report.newest_slowdowns:
+        st = s.steps[-1]
+        console.print(
+            f"[red]SLOWER[/] {escape(s.key)} on {s.machine}: {st.change:+.1%} from run "
+            f"{st.run_id} (threshold {report.threshold:.0%})"
+        )
+
+
 def cmd_recommend(args: argparse.Namespace) -> int:
     if not args.kernel and not args.expr:
         raise BadInput("give --kernel NAME or --expr EXPR with --domain")
@@ -99,7 +152,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         raise BadInput(f"recommend answers for one kernel at a time, got {len(sel.kernels)}")
     if args.max_compile_s is not None and args.max_compile_s < 0:
         raise BadInput("--max-compile-s must not be negative")
-    store = open_store(args)
+    store = store_from(args)
     with RichReporter(enabled=not args.no_progress) as reporter:
         rec = recommend(
             sel.kernels[0],
@@ -149,7 +202,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    store = open_store(args)
+    store = store_from(args)
     records = [store.load(ref) for ref in (args.runs or ["latest"])]
     fmt = args.format or ("md" if str(args.out).endswith(".md") else "html")
     path = build_report(records, args.out, fmt)
@@ -162,7 +215,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     if args.run:
-        record = open_store(args).load(args.run)
+        record = store_from(args).load(args.run)
         path = export_from_record(
             record, args.out, kernel=args.kernel, backend=args.backend, dtype=args.dtype
         )
@@ -243,6 +296,46 @@ def register(sub: argparse._SubParsersAction) -> None:
     store_option(p)
     output_options(p, "print the report as JSON")
     p.set_defaults(func=cmd_gate)
+
+    p = sub.add_parser(
+        "monitor",
+        help="find the runs where each pair's timing really changed (change points)",
+        description=(
+            "For each pair and size on each machine, the history of stored median times "
+            "is searched for steps (ruptures' PELT on log times, a noise-scaled penalty), "
+            "each step tested with Mann-Whitney U and the p-values of all series corrected "
+            "together (Benjamini-Hochberg). Reports the run where each step happened, its "
+            "size and confidence. Exit 0 no newest step is a slowdown beyond --threshold, "
+            "1 one is, 3 no series has --min-runs runs yet, 2 bad input."
+        ),
+    )
+    p.add_argument("--kernel", "-k", action="append", metavar="NAME", help="only these kernels")
+    p.add_argument("--backend", "-b", action="append", metavar="ID", help="only these backends")
+    p.add_argument(
+        "--threshold",
+        default=f"{monitor.DEFAULT_THRESHOLD:.0%}",
+        help="a newest step slower than this fails (exit 1) (default %(default)s)",
+    )
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=monitor.DEFAULT_ALPHA,
+        help="false-discovery rate over all steps found (default %(default)s)",
+    )
+    p.add_argument(
+        "--min-change",
+        default=f"{monitor.DEFAULT_MIN_CHANGE:.0%}",
+        help="smallest step reported (default %(default)s)",
+    )
+    p.add_argument(
+        "--min-runs",
+        type=int,
+        default=monitor.DEFAULT_MIN_RUNS,
+        help="shortest history searched (default %(default)s)",
+    )
+    store_option(p)
+    output_options(p, "print the change points as JSON", progress=False)
+    p.set_defaults(func=cmd_monitor)
 
     p = sub.add_parser(
         "recommend",

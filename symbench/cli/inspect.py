@@ -12,7 +12,7 @@ from ..fmt import fmt_number, fmt_seconds
 from ..kernels import catalog, load_kernels_file
 from ..records import RunView
 from ..records.summary import history_rows
-from .options import open_store, store_option
+from .options import store_from, store_option
 from .output import (
     STATUS_STYLE,
     escape,
@@ -97,7 +97,7 @@ def cmd_kernels(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    record = open_store(args).load(args.run)
+    record = store_from(args).load(args.run)
     if args.json:
         print_json(record)
         return 0
@@ -137,7 +137,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    records, problems = open_store(args).load_all()
+    records, problems = store_from(args).load_all()
     for p in problems:
         warn_line(f"{p} (skipped)")
     rows = history_rows(records, args.kernel, args.backend)

@@ -4,9 +4,9 @@ spelled and explained once; defaults come from the library."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ..kernels.core import DTYPES
+from ..records import open_store
 
 DTYPE_CHOICES = tuple(DTYPES)
 
@@ -31,15 +31,9 @@ def store_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def open_store(args: argparse.Namespace):
-    """The store ``--store``/``--experiment``/``--local`` name (see ``Store.open``)."""
-    from ..records import Store
-
-    store = Store.open(args.store, getattr(args, "experiment", None))
-    local = getattr(args, "local", None)
-    if local and hasattr(store, "local"):
-        store.local = Store(Path(local))
-    return store
+def store_from(args: argparse.Namespace):
+    """The store ``--store``/``--experiment``/``--local`` name (see ``open_store``)."""
+    return open_store(args.store, getattr(args, "experiment", None), getattr(args, "local", None))
 
 
 def kernel_options(p: argparse.ArgumentParser) -> None:

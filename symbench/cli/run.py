@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from ..asv_machine import results_dir
 from ..backends import backend_ids, get_backend
 from ..equivalence import FAILING
 from ..errors import BadInput
 from ..runner import DEFAULT_SIZES, QUICK_KERNELS, QUICK_SIZES, RunSettings, run
 from ..timing import DEFAULT_MIN_SAMPLE_S, DEFAULT_REPEATS
 from ..verify import DEFAULT_MAX_OUTSIDE, DEFAULT_MEAN_TOLERANCE, DEFAULT_TIMING_FLOOR, verify
-from .options import open_store, output_options, selection_options, store_option
+from .options import output_options, selection_options, store_from, store_option
 from .output import (
     RichReporter,
     escape,
@@ -37,7 +39,7 @@ def parse_sizes(text: str | None, option: str = "--sizes") -> tuple[int, ...] | 
 def cmd_run(args: argparse.Namespace) -> int:
     kernel_names = args.kernel or (list(QUICK_KERNELS) if args.quick and not args.expr else None)
     sel = select_from(args, kernel_names=kernel_names)
-    store = open_store(args)  # run() proves it writable before measuring anything
+    store = store_from(args)  # run() proves it writable before measuring anything
     settings = RunSettings(
         sizes=parse_sizes(args.sizes) or (QUICK_SIZES if args.quick else RunSettings.sizes),
         dtypes=tuple(sel.dtypes),
@@ -76,26 +78,33 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    store = open_store(args)
+    store = store_from(args)
     if not hasattr(store, "push_pending"):
         raise BadInput(
             f"push sends local records to an MLflow store; {args.store or 'the default store'!r} "
             "is a directory (give --store http://host:5000 or sqlite:///mlflow.db)"
         )
     done = store.push_pending()
+    asv = store.push_asv(Path(args.asv)) if args.asv else {}
     if args.json:
-        print_json({"store": store.uri, "local": str(store.local.path), "runs": done})
+        print_json({"store": store.uri, "local": str(store.local.path), "runs": done, "asv": asv})
     else:
-        pushed = sorted(r for r, how in done.items() if how == "pushed")
-        get_console().print(
-            f"{len(pushed)} run(s) pushed to {store.uri} (experiment {store.experiment!r}), "
-            f"{len(done) - len(pushed)} already there, from {store.local.path}"
-        )
+        for what, items, where in (
+            ("run(s)", done, store.local.path),
+            ("asv result(s)", asv, args.asv),
+        ):
+            if what.startswith("asv") and not args.asv:
+                continue
+            pushed = sum(1 for how in items.values() if how == "pushed")
+            get_console().print(
+                f"{pushed} {what} pushed to {store.uri} (experiment {store.experiment!r}), "
+                f"{len(items) - pushed} already there, from {where}"
+            )
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    record = open_store(args).load(args.run)
+    record = store_from(args).load(args.run)
     with RichReporter(enabled=not args.no_progress) as reporter:
         report = verify(
             record,
@@ -205,6 +214,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     store_option(p)
+    p.add_argument(
+        "--asv",
+        nargs="?",
+        const=str(results_dir()),
+        metavar="DIR",
+        help="also log asv's result files (default dir: asv.conf.json's results_dir) to "
+        "the experiment <experiment>-asv, each with its commit, machine and the file",
+    )
     output_options(p, "print what was pushed as JSON", progress=False)
     p.set_defaults(func=cmd_push)
 

@@ -5,6 +5,7 @@ provenance and the summary of a run.
 ``SCHEMA_VERSION`` ...); ``symbench.provenance`` and ``symbench.summary`` still import.
 """
 
+from .mlflow_store import MlflowStore, open_store
 from .schema import (
     REQUIRED,
     SCHEMA_VERSION,
@@ -35,6 +36,7 @@ __all__ = [
     "REQUIRED",
     "SCHEMA_VERSION",
     "STORE_ENV",
+    "MlflowStore",
     "RecordError",
     "ResultView",
     "RunView",
@@ -49,6 +51,7 @@ __all__ = [
     "new_timing",
     "now_iso",
     "number",
+    "open_store",
     "text_sha256",
     "upgrade",
 ]

@@ -31,9 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import exprcodec
+from ..cache import atomic_write_bytes, cache_dir
 from ..errors import BadInput, SymbenchError
 from .schema import RunView
-from .store import DEFAULT_STORE, RecordError, Store, parse_record, resolve_ref
+from .store import DEFAULT_STORE, STORE_ENV, RecordError, Store, parse_record, resolve_ref
 
 SCHEMES = ("http://", "https://", "sqlite:///", "postgresql://", "mysql://", "databricks")
 DEFAULT_EXPERIMENT = "symbench"
@@ -306,6 +308,62 @@ class MlflowStore:
             done[record["run_id"]] = self.push_record(record, text)
         return done
 
+    # --- asv results -----------------------------------------------------------------
+
+    def push_asv(self, results: Path) -> dict[str, str]:
+        """Log every asv result file under ``results`` (``<machine>/<commit>-<env>.json``)
+        as a run of the experiment ``<experiment>-asv``: the commit, asv's machine info,
+        symbench's machine key, the result file and the machine's symbench fingerprint as
+        artifacts. A file already logged (same sha256) is not logged again."""
+        c = self.client()
+        name = f"{self.experiment}-asv"
+        exp = self._call("looking up the asv experiment", c.get_experiment_by_name, name)
+        exp_id = exp.experiment_id if exp else self._call("creating the asv experiment",
+                                                          c.create_experiment, name)  # fmt: skip
+        done: dict[str, str] = {}
+        for f in sorted(Path(results).glob("*/*.json")):
+            if f.name in ("machine.json", "benchmarks.json"):
+                continue
+            text = f.read_text(encoding="utf-8")
+            try:
+                data = json.loads(text)
+            except ValueError:
+                done[str(f)] = "unreadable"
+                continue
+            sha = hashlib.sha256(text.encode()).hexdigest()
+            flt = f"tags.`{TAG}asv_sha256` = '{sha}' and tags.`{COMPLETE}` = 'true'"
+            page = self._call("searching asv runs", c.search_runs, [exp_id], filter_string=flt)
+            if page:
+                done[str(f)] = "present"
+                continue
+            fingerprints = sorted(f.parent.glob("symbench-fingerprint-*.json.txt"))
+            fp = json.loads(fingerprints[-1].read_text()) if fingerprints else {}
+            params = {_key(f"asv.{k}", 250): str(v)[:6000]
+                      for k, v in (data.get("params") or {}).items()}  # fmt: skip
+            tags = {
+                TAG + "kind": "asv",
+                TAG + "git_commit": str(data.get("commit_hash")),
+                TAG + "asv_machine": f.parent.name,
+                TAG + "asv_file": f.name,
+                TAG + "asv_sha256": sha,
+                TAG + "machine": machine_key(fp) if fp else "unknown",
+                "mlflow.runName": f"asv {f.parent.name} {str(data.get('commit_hash'))[:8]}",
+            }
+            run = self._call("creating an asv run", c.create_run, exp_id, tags=tags)
+            rid = run.info.run_id
+            from mlflow.entities import Param
+
+            items = [Param(k, v) for k, v in params.items()]
+            for part in _chunks(items, 100):
+                self._call("logging asv params", c.log_batch, rid, params=part)
+            self._call("uploading the asv result", c.log_artifact, rid, str(f))
+            for fpf in fingerprints[-1:]:
+                self._call("uploading the fingerprint", c.log_artifact, rid, str(fpf))
+            self._call("marking the asv run complete", c.set_tag, rid, COMPLETE, "true")
+            self._call("finishing the asv run", c.set_terminated, rid, "FINISHED")
+            done[str(f)] = "pushed"
+        return done
+
     # --- reading ---------------------------------------------------------------------
 
     def _complete(self, machine: str | None = None) -> list:
@@ -323,8 +381,6 @@ class MlflowStore:
     def _fetch(self, run) -> dict[str, Any]:
         """The record artifact of an MLflow run, checked against its sha256 tag, parsed
         by the same loader as a file (cached locally: records never change)."""
-        from ..cache import atomic_write_bytes, cache_dir
-
         rid = run.data.tags[TAG + "run_id"]
         want = run.data.tags.get(TAG + "sha256", "")
         name = f"{self.uri}#{rid}"
@@ -381,10 +437,29 @@ class MlflowStore:
 def validate_kernels(record: dict[str, Any], name: str) -> None:
     """Every stored expression must rebuild with the safe decoder (``exprcodec``): a record
     edited to carry code is refused here, before anything uses it."""
-    from .. import exprcodec
-
     for kname, k in (record.get("kernels") or {}).items():
         try:
             exprcodec.loads(str(k.get("expr", "")))
         except BadInput as exc:
             raise RecordError(f"record {name}, kernel {kname!r}: {exc}; refusing it") from None
+
+
+def open_store(
+    path: str | os.PathLike | None = None,
+    experiment: str | None = None,
+    local: str | os.PathLike | None = None,
+) -> Store | MlflowStore:
+    """The store ``path`` names (default ``$SYMBENCH_STORE``, else ``./.symbench/runs``): a
+    directory, or an MLflow tracking URI (``http://host:5000``, ``sqlite:///mlflow.db``)
+    whose runs go in ``experiment`` (default ``$SYMBENCH_EXPERIMENT``, else ``symbench``)
+    and whose records are kept first in ``local`` (default ``$SYMBENCH_LOCAL_STORE``, else
+    ``./.symbench/runs``)."""
+    where = path if path is not None else os.environ.get(STORE_ENV)
+    if not is_tracking_uri(where):
+        return Store(Path(where) if where else DEFAULT_STORE)
+    store = MlflowStore(
+        str(where), experiment or os.environ.get(EXPERIMENT_ENV) or DEFAULT_EXPERIMENT
+    )
+    if local:
+        store.local = Store(Path(local))
+    return store

@@ -63,19 +63,10 @@ class Store:
     path: Path
 
     @classmethod
-    def open(cls, path: str | Path | None = None, experiment: str | None = None):
-        """The store at ``path`` (default ``$SYMBENCH_STORE``, else ``./.symbench/runs``): a
-        directory, or an MLflow tracking URI (``http://host:5000``, ``sqlite:///mlflow.db``),
-        whose runs go in ``experiment`` (default ``$SYMBENCH_EXPERIMENT``, else
-        ``symbench``)."""
-        # Imported here: mlflow_store builds on this module (it keeps a local Store).
-        from .mlflow_store import DEFAULT_EXPERIMENT, EXPERIMENT_ENV, MlflowStore, is_tracking_uri
-
-        where = path if path is not None else os.environ.get(STORE_ENV)
-        if is_tracking_uri(where):
-            name = experiment or os.environ.get(EXPERIMENT_ENV) or DEFAULT_EXPERIMENT
-            return MlflowStore(str(where), name)
-        return cls(Path(where) if where else DEFAULT_STORE)
+    def open(cls, path: str | Path | None = None) -> Store:
+        """The directory store at ``path`` (default: ``default_store()``). ``open_store``
+        also opens MLflow stores."""
+        return cls(Path(path) if path is not None else default_store())
 
     def ensure_writable(self) -> None:
         """Create the store and prove it takes a file; BadInput (exit 2) otherwise."""

@@ -6,6 +6,8 @@ import html
 from typing import Any
 
 from ..fmt import fmt_count
+from ..monitor import DEFAULT_MIN_RUNS as MIN_RUNS
+from ..monitor import monitor
 from .data import (
     NO_TIMINGS,
     RUN_HEAD,
@@ -22,7 +24,7 @@ from .data import (
     speedup_grid,
     untimed,
 )
-from .plots import compile_plot, error_plot, speedup_plot, timing_plot
+from .plots import compile_plot, error_plot, history_plot, speedup_plot, timing_plot
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px auto;
@@ -106,6 +108,21 @@ def _timing_html(data: Data) -> str:
     )
     body = plot or _empty(NO_TIMINGS)
     return _section("timing", "1. Time per element", how, body)
+
+
+def _history_html(data: Data) -> str:
+    """Change points over the reported runs (``symbench monitor``), when there are enough."""
+    if len(data.records) < MIN_RUNS:
+        return ""
+    report = monitor(data.records)
+    how = (
+        f"Median time per run, oldest first, for each pair and size where `symbench monitor` "
+        f"finds a change point over these {len(data.records)} runs (dashed line: the step, "
+        f"labelled with its size; false-discovery rate {report.alpha:g} over all series)."
+    )
+    plot = history_plot(report.series)
+    body = plot or _empty(f"no change point in {len(report.series)} series")
+    return _section("history", "Change points over the runs", how, body)
 
 
 def _section(sid: str, title: str, how: str, body: str) -> str:
@@ -228,6 +245,7 @@ def render_html(data: Data) -> str:
         parts.append(_empty("These runs hold no results."))
     parts += [
         _timing_html(data),
+        _history_html(data),
         _speedup_html(data),
         _error_html(data),
         _compile_html(data),

@@ -194,3 +194,32 @@ def error_plot(grid: Grid) -> str:
 def compile_plot(grid: Grid) -> str:
     norm = _log_norm(grid)
     return heatmap(grid, norm, "Purples", "seconds (log)")
+
+
+def history_plot(series: list, max_panels: int = 12) -> str | None:
+    """Median time over runs for series with change points (``symbench.monitor``), one
+    panel each, each change point a dashed vertical line labelled with its step."""
+    import matplotlib
+
+    shown = [s for s in series if s.steps][:max_panels]
+    if not shown:
+        return None
+    ncols = min(3, len(shown))
+    nrows = math.ceil(len(shown) / ncols)
+    with matplotlib.rc_context(_plot_rc()):
+        fig = _figure(4.4 * ncols, 2.8 * nrows + 0.3)
+        axes = fig.subplots(nrows, ncols, squeeze=False)
+        for ax, s in zip(axes.flat, shown):
+            x = list(range(1, len(s.times_s) + 1))
+            ax.plot(x, s.times_s, marker=".", linewidth=1)
+            for st in s.steps:
+                ax.axvline(st.index + 0.5, color="tab:red", linestyle="--", linewidth=1)
+                ax.annotate(f"{st.change:+.0%}", (st.index + 0.6, max(s.times_s)),
+                            color="tab:red", fontsize=8, va="top")  # fmt: skip
+            ax.set_title(s.key, **PLAIN)
+            ax.set_xlabel("run (oldest first)")
+            ax.set_ylabel("median time (s)")
+            ax.grid(True, alpha=0.3)
+        for ax in list(axes.flat)[len(shown) :]:
+            ax.set_visible(False)
+        return _png_tag(fig, "timing history with change points")

@@ -1,0 +1,108 @@
+"""symbench monitor: change points in stored histories (synthetic series and real records)."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ruptures")
+
+from symbench import get_backend, get_kernel, monitor  # noqa: E402
+from symbench.cli import main  # noqa: E402
+from symbench.records import Store  # noqa: E402
+from symbench.runner import RunSettings, run  # noqa: E402
+
+
+def _series(values) -> monitor.Series:
+    s = monitor.Series("m", "k", "b", "cpu", "float64", 1000)
+    s.run_ids = [f"r{i:02d}" for i in range(len(values))]
+    s.times_s = list(values)
+    return s
+
+
+def _noisy(n, sigma, seed, step=0.0, at=None):
+    rng = np.random.default_rng(seed)
+    y = rng.normal(0.0, sigma, n)
+    if at is not None:
+        y[at:] += np.log1p(step)
+    return np.exp(y) * 1e-3
+
+
+def test_a_clear_step_is_found_where_it_happened_with_its_size():
+    s = _series(_noisy(40, 0.03, seed=1, step=0.3, at=20))
+    monitor.detect([s])
+    (step,) = s.steps
+    assert abs(step.index - 20) <= 1 and step.run_id == s.run_ids[step.index]
+    assert 0.2 < step.change < 0.4 and step.confidence > 0.99
+
+
+def test_flat_noise_has_no_change_points():
+    flagged = 0
+    for seed in range(40):
+        s = _series(_noisy(50, 0.05, seed=seed))
+        monitor.detect([s])
+        flagged += bool(s.steps)
+    assert flagged <= 2  # the calibration's limit is 5 %
+
+
+def test_exit_codes_say_slower_improved_or_too_short():
+    slower = monitor.Report([_series(_noisy(30, 0.02, 3, step=0.25, at=15))], 0.10, 0.01, 8, 30, {})
+    monitor.detect(slower.series)
+    assert slower.exit_code == monitor.EXIT_SLOWER
+    faster = monitor.Report(
+        [_series(_noisy(30, 0.02, 3, step=-0.25, at=15))], 0.10, 0.01, 8, 30, {}
+    )
+    monitor.detect(faster.series)
+    assert faster.flagged and faster.exit_code == monitor.EXIT_OK
+    short = monitor.Report([_series(_noisy(5, 0.02, 3))], 0.10, 0.01, 8, 5, {})
+    assert short.exit_code == monitor.EXIT_TOO_SHORT
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    """A store of 16 real records made from one run: numba's add at n=1000 slowed by 30 %
+    from the 9th on, a little seeded noise on every timing."""
+    root = tmp_path_factory.mktemp("history")
+    settings = RunSettings(sizes=(1000,), dtypes=("float64",), repeats=3, min_sample_s=0.001,
+                           check_size=200, measure_bandwidth=False)  # fmt: skip
+    base, path = run([get_kernel("add")], [get_backend("numpy"), get_backend("numba")],
+                     settings, Store(root / "seed"))  # fmt: skip
+    store = Store(root / "runs")
+    store.path.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(16):
+        r = copy.deepcopy(base)
+        r["run_id"] = f"20260101T0000{i:02d}Z-{i:06x}"
+        r["created"] = f"2026-01-01T00:00:{i:02d}+00:00"
+        for res in r["results"]:
+            for t in res["timings"]:
+                factor = np.exp(rng.normal(0, 0.02))
+                if res["backend"] == "numba" and i >= 8:
+                    factor *= 1.3
+                t["median_s"] *= factor
+        store.save(r)
+    return store
+
+
+def test_monitor_on_a_store_names_the_run_and_fails_on_a_newest_slowdown(history, capsys):
+    code = main(["monitor", "--store", str(history.path), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1 and out["exit_code"] == 1
+    (flag,) = out["flagged"]
+    assert flag["key"] == "add/numba/cpu/float64/n=1000"
+    (step,) = flag["steps"]
+    assert abs(step["index"] - 8) <= 2 and 0.2 < step["change"] < 0.4
+    assert out["newest_slowdowns"] == ["add/numba/cpu/float64/n=1000"]
+    assert main(["monitor", "--store", str(history.path), "--threshold", "50%"]) == 0
+    assert main(["monitor", "--store", str(history.path), "--backend", "numpy"]) == 0
+    assert main(["monitor", "--store", str(history.path), "--min-runs", "40"]) == 3
+
+
+def test_report_marks_the_change_points(history, tmp_path):
+    records, _ = history.load_all()
+    out = tmp_path / "r.html"
+    assert main(["report", *[r["run_id"] for r in records], "--store", str(history.path),
+                 "--out", str(out)]) == 0  # fmt: skip
+    page = out.read_text()
+    assert "Change points over the runs" in page and "timing history with change points" in page
