@@ -6,6 +6,7 @@ behaviour (what is measured, incorrect heads, missing kernels), never for speed.
 
 import copy
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,9 @@ from symbench.gate import (
     min_paired_pairs,
     parse_threshold,
     record_samples,
+    summary_lines,
 )
+from symbench.gate.stats import t_critical
 from symbench.gate_rerun import rerun
 from symbench.records import Store, new_record, new_result
 from symbench.runner import RunSettings, run
@@ -111,11 +114,36 @@ def test_a_change_below_the_threshold_is_not_a_regression():
     assert compare_records(base, current, threshold=0.02).exit_code == 1
 
 
+def test_a_record_gated_against_itself_passes_whatever_its_noise():
+    for noise in (0.005, 0.3):
+        record = fake_record("a", 1, noise=noise)
+        report = compare_records(record, record)
+        assert report.exit_code == 0 and report.verdict == "pass"
+        assert not report.undecided and not report.regressions
+
+
+def test_every_noise_figure_printed_is_the_one_the_test_used():
+    base, current = fake_record("a", 1, noise=0.3), fake_record("b", 2, noise=0.3)
+    report = compare_records(base, current)
+    for c in report.comparisons:
+        low = math.log(c.low)
+        high = math.log(c.high)
+        sd = (high - low) / 2 / t_critical()  # the interval the verdict used
+        printed = float(c.note.split("noise ±")[1].split("%")[0]) / 100
+        assert abs(math.expm1(sd) - printed) <= 0.006, c.note
+    lines = list(summary_lines(report))
+    shown = [ln for ln in lines if ln.startswith("between-run noise")]
+    for backend, tau in report.noise.items():
+        assert f"{backend} ±{math.expm1(tau):.0%}" in shown[0]
+
+
 def test_runs_too_noisy_for_the_threshold_are_undecided_not_guessed():
     base, current = fake_record("a", 1, noise=0.3), fake_record("b", 2, noise=0.3)
     report = compare_records(base, current)
     assert report.exit_code == EXIT_NOT_ENOUGH_DATA
-    assert "use --rerun" in report.insufficient[0].note
+    # undecided: a ratio beyond the threshold that the noise does not let us confirm
+    assert all(c.ratio > 1.1 or c.ratio < 1 / 1.1 for c in report.undecided)
+    assert "use --rerun" in report.undecided[0].note
     drifted = compare_records(base, slower_copy(fake_record("c", 3, noise=0.3), 1.5))
     assert drifted.suite_verdict == "undecided" and "machine's speed" in drifted.problems[0]
     assert drifted.exit_code == EXIT_NOT_ENOUGH_DATA

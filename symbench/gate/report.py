@@ -148,18 +148,22 @@ def parse_threshold(text: str) -> float:
 
 def assign_verdicts(comparisons: list[Comparison], threshold: float, alpha: float) -> None:
     """Benjamini-Hochberg over the pairs with a p-value, then each pair's verdict: a change
-    needs an adjusted p-value at most ``alpha`` and a ratio beyond the threshold."""
+    needs an adjusted p-value at most ``alpha`` and a ratio beyond the threshold; a ratio
+    beyond the threshold that is not significant is ``undecided`` (it looks like a change
+    the noise does not let us confirm); anything else is ``unchanged``, so identical runs
+    pass whatever their noise."""
     tested = [c for c in comparisons if c.p is not None]
     if not tested:
         return
     for c, q in zip(tested, bh_qvalues([c.p for c in tested])):
         c.q = q
-        if c.verdict != UNCHANGED or q > alpha:
+        if c.verdict != UNCHANGED:
             continue
-        if c.ratio > 1 + threshold:
-            c.verdict = REGRESSION
-        elif c.ratio < 1 / (1 + threshold):
-            c.verdict = IMPROVEMENT
+        beyond = c.ratio > 1 + threshold or c.ratio < 1 / (1 + threshold)
+        if beyond and q > alpha:
+            c.verdict = UNDECIDED
+        elif beyond:
+            c.verdict = REGRESSION if c.ratio > 1 else IMPROVEMENT
 
 
 def summary_lines(report: GateReport) -> Iterable[str]:
