@@ -321,3 +321,29 @@ def test_runs_sampled_differently_are_not_compared_silently():
     new = {"min_sample_s": 0.01, "sampling": "round-robin"}
     assert method_changes(old, new) == ["sampling: per-pair blocks -> round-robin"]
     assert method_changes(new, dict(new)) == []
+
+
+def test_markdown_and_junit_show_each_pair_for_ci(tmp_path, capsys):
+    import xml.etree.ElementTree as ET
+
+    store = Store(tmp_path / "runs")
+    store.path.mkdir()
+    base = fake_record("20260101T000000Z-aaaaaa", 1, noise=0.005)
+    current = fake_record("20260101T000001Z-bbbbbb", 2, noise=0.005,
+                          scale={("sinc", "numba"): 1.3, ("add", "jax"): 0.7})  # fmt: skip
+    for r in (base, current):
+        store.save(r)
+    junit = tmp_path / "gate.xml"
+    args = ["gate", base["run_id"], current["run_id"], "--store", str(store.path)]
+    assert main([*args, "--format", "md", "--junit", str(junit)]) == 1
+    md = capsys.readouterr().out
+    assert md.startswith("### symbench gate: 🔴 regression (exit 1)")
+    assert "#### 🔴 Regressions" in md and "#### 🟢 Improvements" in md
+    assert "| `sinc/numba/" in md and "| `add/jax/" in md
+    suite = ET.parse(junit).getroot()
+    cases = suite.findall("testcase")
+    assert int(suite.get("tests")) == len(cases) == 100
+    failed = {(c.get("classname"), c.get("name")) for c in cases if c.find("failure") is not None}
+    assert failed and all(cls == "sinc.numba" for cls, _ in failed)
+    assert int(suite.get("failures")) == len(failed)
+    assert main([*args, "--junit", str(tmp_path / "missing-dir" / "x.xml")]) == 2

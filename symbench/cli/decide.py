@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from .. import gate, monitor
 from ..errors import BadInput
 from ..export import export, export_from_record
 from ..fmt import fmt_number, fmt_seconds
 from ..gate import rerun
+from ..gate.envs import DEFAULT_TIMEOUT_S, rerun_envs
 from ..kernels import catalog, load_kernels_file
 from ..recommend import DEFAULT_BATCHES, RANK_BY, recommend
 from ..report import build_report
@@ -17,20 +19,26 @@ from ..selection import select, split_names
 from .options import DTYPE_CHOICES, kernel_options, output_options, store_from, store_option
 from .output import (
     RichReporter,
+    check_writable,
     escape,
     get_console,
     print_json,
     select_from,
     warn_line,
+    write_text,
 )
 from .run import parse_sizes
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
+    if args.junit:
+        check_writable(args.junit)  # before the measuring, not after
     store = store_from(args)
     threshold = gate.parse_threshold(args.threshold)
     if not 0 < args.alpha < 1:
         raise BadInput(f"--alpha must be between 0 and 1, got {args.alpha}")
+    if (args.base_env or args.base_dir) and not args.rerun:
+        raise BadInput("--base-env and --base-dir go with --rerun BASELINE")
     if args.rerun:
         if args.current:
             raise BadInput("--rerun measures the current code now: give only BASELINE")
@@ -40,6 +48,22 @@ def cmd_gate(args: argparse.Namespace) -> int:
         heads = None
         if args.kernels_file:
             heads = catalog() | {k.name: k for k in load_kernels_file(args.kernels_file)}
+        if args.base_env:
+            if args.kernels_file:
+                raise BadInput("--base-env: each environment uses its own kernel catalog")
+            with RichReporter(enabled=not args.no_progress) as reporter:
+                report = rerun_envs(
+                    store.load(args.baseline),
+                    args.base_env,
+                    base_dir=args.base_dir,
+                    pairs=args.samples,
+                    min_sample_s=args.min_sample_s,
+                    threshold=threshold,
+                    alpha=args.alpha,
+                    timeout_s=args.worker_timeout,
+                    reporter=reporter,
+                )
+            return _print_gate(args, report)
         with RichReporter(enabled=not args.no_progress) as reporter:
             report = rerun(
                 store.load(args.baseline),
@@ -60,8 +84,17 @@ def cmd_gate(args: argparse.Namespace) -> int:
             alpha=args.alpha,
             allow_env_change=args.allow_env_change,
         )
-    if args.json:
+    return _print_gate(args, report)
+
+
+def _print_gate(args: argparse.Namespace, report: gate.GateReport) -> int:
+    if args.junit:
+        write_text(args.junit, gate.to_junit(report))
+    if args.json or args.format == "json":
         print_json(report.to_dict())
+        return report.exit_code
+    if args.format == "md":
+        sys.stdout.write(gate.to_markdown(report))
         return report.exit_code
     console = get_console()
     shown = [c for c in report.comparisons if c.verdict != "unchanged"]
@@ -293,8 +326,42 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="--rerun: shortest sample in seconds (default %(default)s)",
     )
     p.add_argument("--kernels-file", metavar="FILE", help="--rerun: current KERNELS file")
+    p.add_argument(
+        "--base-env",
+        metavar="PYTHON",
+        help="--rerun: the baseline's environment, as its Python interpreter (another "
+        "virtualenv with the baseline's symbench and packages, e.g. from `symbench env "
+        "create`); base and current are then measured by two worker processes, "
+        "alternately (ABBA), so a slower environment shows",
+    )
+    p.add_argument(
+        "--base-dir",
+        metavar="DIR",
+        help="--base-env: the baseline's checkout, the base worker's working directory",
+    )
+    p.add_argument(
+        "--worker-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="S",
+        help="--base-env: longest wait for one answer of a worker (default %(default)s s); a "
+        "worker that crashes or hangs ends the gate with exit 2 and its last error",
+    )
+    p.add_argument(
+        "--format",
+        choices=("text", "md", "json"),
+        default="text",
+        help="text (a table), md (Markdown: regressions, improvements and undecided pairs, "
+        "for a CI job summary or pull-request comment) or json (default %(default)s)",
+    )
+    p.add_argument(
+        "--junit",
+        metavar="FILE",
+        help="also write JUnit XML, one test case per pair (regression: failure, "
+        "undecided: skipped)",
+    )
     store_option(p)
-    output_options(p, "print the report as JSON")
+    output_options(p, "print the report as JSON (same as --format json)")
     p.set_defaults(func=cmd_gate)
 
     p = sub.add_parser(

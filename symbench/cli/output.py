@@ -65,10 +65,15 @@ def check_writable(path: str) -> None:
 
 def save_json(path: str, data: Any) -> None:
     """Write ``data`` atomically; an unwritable path is bad input (exit 2), not a traceback."""
+    write_text(path, json.dumps(data, indent=1, default=str))
+
+
+def write_text(path: str, text: str) -> None:
+    """Write ``text`` atomically with the user's umask; an unwritable path is bad input."""
     from pathlib import Path
 
     try:
-        atomic_write_bytes(Path(path), json.dumps(data, indent=1, default=str).encode())
+        atomic_write_bytes(Path(path), text.encode())
         mask = os.umask(0)  # a file for people to keep: the usual permissions, not mkstemp's
         os.umask(mask)
         os.chmod(path, 0o666 & ~mask)

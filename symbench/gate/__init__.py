@@ -45,6 +45,7 @@ from .records_mode import (
     method_changes,
     record_samples,
 )
+from .render import to_junit, to_markdown
 from .report import (
     DEFAULT_ALPHA,
     DEFAULT_RERUN_PAIRS,
@@ -86,4 +87,6 @@ __all__ = [
     "record_samples",
     "rerun",
     "summary_lines",
+    "to_junit",
+    "to_markdown",
 ]

@@ -1,0 +1,198 @@
+"""``symbench gate --rerun BASELINE --base-env PYTHON``: two environments measured
+interleaved.
+
+``gate --rerun`` alone compares the baseline's kernel definitions with the current ones in
+one process, so it cannot see a slower *environment* (a numba or Cython upgrade, new
+compiler flags, a change of symbench's own code generation). Here each side is its own
+worker process (``symbench.gate.worker``): the baseline's under ``PYTHON`` (another
+virtualenv, or another checkout of the code, ``--base-dir``), the current one under this
+interpreter. For every pair of the baseline record both workers compile their own
+definition of the kernel; the current side is also checked against the reference (a
+current pair that is no longer correct is ``incorrect``). Samples are then taken in ABBA
+order (base, current, current, base, ...) with the same loop count on both sides, and the
+paired statistics of ``gate --rerun`` decide. What differs between the two environments
+(package versions, Python, compiler, symbench, git commit) is named in the report.
+
+The workers talk JSON lines over pipes; every answer has a deadline. A worker that crashes
+or hangs stops the gate with ``WorkerFailed`` (exit 2) and the worker's last error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import SymbenchError
+from ..records.provenance import environment_changes
+from ..runner import Reporter
+from .records_mode import record_samples
+from .report import (
+    DEFAULT_ALPHA,
+    DEFAULT_RERUN_PAIRS,
+    DEFAULT_RERUN_SAMPLE_S,
+    DEFAULT_THRESHOLD,
+    INCORRECT,
+    UNDECIDED,
+    GateReport,
+    PairKey,
+)
+from .rerun import compare_paired
+
+DEFAULT_TIMEOUT_S = 300.0  # one answer (a cold Cython build is the slowest, seconds)
+
+
+class WorkerFailed(SymbenchError):
+    """A worker crashed, hung or could not start. Exit code 2: the gate decided nothing."""
+
+    exit_code = 2
+
+
+class Side:
+    """One worker process and its pipes."""
+
+    def __init__(self, name: str, python: str, cwd: str | None, timeout_s: float):
+        self.name, self.python, self.timeout_s = name, python, timeout_s
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed with the side)
+        env = dict(os.environ)
+        env.pop("PYTHONPATH", None)  # the side's own symbench, not ours
+        try:
+            self.proc = subprocess.Popen(
+                [python, "-m", "symbench.gate.worker"], cwd=cwd, env=env, text=True,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+            )  # fmt: skip
+        except OSError as exc:
+            raise WorkerFailed(f"{name} worker ({python}) did not start: {exc}") from None
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.proc.stdout, selectors.EVENT_READ)
+
+    def last_error(self) -> str:
+        self.log.seek(0)
+        lines = [ln for ln in self.log.read().splitlines() if ln.strip()]
+        return lines[-1] if lines else "(no output)"
+
+    def ask(self, **req: Any) -> dict[str, Any]:
+        """Send one request and wait for its answer, at most ``timeout_s``."""
+        try:
+            self.proc.stdin.write(json.dumps(req) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            self._fail(f"exited (code {self.proc.poll()}) before {req['op']}")
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.sel.select(timeout=left):
+                self.proc.kill()
+                self._fail(f"did not answer {req['op']} within {self.timeout_s:g} s")
+            line = self.proc.stdout.readline()
+            if not line:
+                self.proc.wait(10)
+                self._fail(f"exited (code {self.proc.returncode}) during {req['op']}")
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue  # a library printed on stdout: not an answer
+
+    def _fail(self, what: str) -> None:
+        raise WorkerFailed(
+            f"{self.name} worker ({self.python}) {what}; its last error: {self.last_error()}"
+        )
+
+    def close(self, kill: bool = False) -> None:
+        if self.log.closed:
+            return
+        if self.proc.poll() is None:
+            if not kill:
+                try:
+                    self.proc.stdin.write('{"op": "quit"}\n')
+                    self.proc.stdin.flush()
+                    self.proc.wait(10)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.close()
+
+
+def rerun_envs(
+    baseline: Mapping[str, Any],
+    base_python: str,
+    *,
+    base_dir: str | None = None,
+    current_python: str = sys.executable,
+    pairs: int = DEFAULT_RERUN_PAIRS,
+    min_sample_s: float = DEFAULT_RERUN_SAMPLE_S,
+    threshold: float = DEFAULT_THRESHOLD,
+    alpha: float = DEFAULT_ALPHA,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    reporter: Reporter | None = None,
+) -> GateReport:
+    reporter = reporter or Reporter()
+    if not Path(base_python).exists() and "/" in base_python:
+        raise WorkerFailed(f"--base-env {base_python!r} does not exist")
+    keys = sorted(record_samples(baseline))
+    seed = baseline["settings"]["seed"]
+    base = Side("baseline", base_python, base_dir, timeout_s)
+    head = None
+    try:
+        head = Side("current", current_python, None, timeout_s)
+        hellos = {}
+        for side in (base, head):
+            hi = side.ask(op="hello")
+            if not hi.get("ok"):
+                side._fail(f"refused hello: {hi.get('error')}")
+            hellos[side.name] = hi["provenance"]
+        samples: dict[PairKey, tuple[list[float], list[float]]] = {}
+        notes: dict[PairKey, tuple[str, str]] = {}
+        reporter.phase("gate", len(keys))
+        for i, key in enumerate(keys):
+            req = {"id": str(i), "kernel_name": key.kernel,
+                   "kernel": baseline["kernels"][key.kernel], "backend": key.backend,
+                   "dtype": key.dtype, "device": key.device, "size": key.size, "seed": seed}  # fmt: skip
+            a = base.ask(op="load", **req)
+            b = head.ask(op="load", check=True, **req)
+            if not (a.get("ok") and b.get("ok")):
+                err = a.get("error") if not a.get("ok") else b.get("error")
+                side = "baseline" if not a.get("ok") else "current"
+                notes[key] = (UNDECIDED, f"{side} environment cannot run it: {err}")
+                continue
+            if b.get("status") != "pass":
+                notes[key] = (INCORRECT, f"current is {b.get('status')}: {b.get('reason', '')}")
+                continue
+            loops = max(base.ask(op="calibrate", id=req["id"], min_sample_s=min_sample_s)["loops"],
+                        head.ask(op="calibrate", id=req["id"], min_sample_s=min_sample_s)["loops"])  # fmt: skip
+            xs: list[float] = []
+            ys: list[float] = []
+            for p in range(pairs):  # ABBA: base, current, current, base, base, ...
+                order = (base, head) if p % 2 == 0 else (head, base)
+                for side in order:
+                    t = side.ask(op="time", id=req["id"], loops=loops)
+                    if not t.get("ok"):
+                        side._fail(f"failed timing {key}: {t.get('error')}")
+                    (xs if side is base else ys).append(t["seconds"])
+            samples[key] = (xs, ys)
+            reporter.advance(str(key))
+    finally:
+        base.close()
+        if head is not None:
+            head.close()
+    report = compare_paired(samples, threshold=threshold, alpha=alpha,
+                            baseline_id=f"{baseline['run_id']} in {base_python}",
+                            current_id=f"now in {current_python}", notes=notes)  # fmt: skip
+    report.mode = "two environments"
+    report.environment = environment_changes(hellos["baseline"], hellos["current"])
+    for side in ("baseline", "current"):
+        git = hellos[side].get("git") or {}
+        report.environment.append(
+            f"{side}: symbench {hellos[side].get('symbench')}, commit "
+            f"{str(git.get('commit') or 'unknown')[:12]}{' (dirty)' if git.get('dirty') else ''}"
+        )
+    return report

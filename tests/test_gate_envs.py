@@ -1,0 +1,87 @@
+"""gate --rerun --base-env: two worker processes, a real second virtualenv, and workers that
+crash or hang."""
+
+import json
+import os
+import subprocess
+import sys
+import venv
+
+import pytest
+
+from symbench import get_backend, get_kernel
+from symbench.cli import main
+from symbench.records import Store
+from symbench.runner import RunSettings, run
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    store = Store(tmp_path_factory.mktemp("runs"))
+    settings = RunSettings(sizes=(1000,), dtypes=("float64",), repeats=3, min_sample_s=0.001,
+                           check_size=200, measure_bandwidth=False)  # fmt: skip
+    record, _ = run([get_kernel("add"), get_kernel("sinc")], [get_backend("numpy")], settings,
+                    store)  # fmt: skip
+    return store, record
+
+
+@pytest.fixture(scope="module")
+def second_venv(tmp_path_factory):
+    """A real second virtualenv, seeing this one's packages (and symbench) through
+    --system-site-packages: another interpreter, another process, same code."""
+    root = tmp_path_factory.mktemp("venv") / "base"
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(root)
+    python = root / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    probe = subprocess.run([str(python), "-c", "import symbench.gate.worker"],
+                           capture_output=True, text=True, check=False)  # fmt: skip
+    if probe.returncode != 0:
+        pytest.skip(f"the second virtualenv cannot import symbench: {probe.stderr[-300:]}")
+    return str(python)
+
+
+def _gate(store, record, *extra):
+    return ["gate", "--rerun", record["run_id"], "--store", str(store.path), "--no-progress",
+            "--samples", "16", "--min-sample-s", "0.001", *extra]  # fmt: skip
+
+
+def test_identical_environments_in_two_processes_pass(baseline, second_venv, capsys):
+    store, record = baseline
+    code = main(_gate(store, record, "--base-env", second_venv, "--json"))
+    out = json.loads(capsys.readouterr().out)
+    assert out["mode"] == "two environments" and code == out["exit_code"]
+    assert out["counts"]["regression"] == 0 and out["counts"]["incorrect"] == 0
+    assert len(out["comparisons"]) == 2  # add and sinc, numpy, float64, n=1000
+    for c in out["comparisons"]:
+        assert c["n_base"] == c["n_current"] == 16  # matching sample counts, ABBA
+    changes = "\n".join(out["environment_changes"])
+    assert "baseline: symbench" in changes and "current: symbench" in changes
+
+
+def _fake_python(tmp_path, body: str) -> str:
+    script = tmp_path / "python"
+    script.write_text(f"#!{sys.executable}\nimport sys, time\n{body}\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_a_worker_that_crashes_gives_exit_2_and_its_last_error(baseline, tmp_path, capsys):
+    store, record = baseline
+    python = _fake_python(
+        tmp_path, "sys.stderr.write('ImportError: no symbench here\\n')\nsys.exit(1)"
+    )
+    assert main(_gate(store, record, "--base-env", python)) == 2
+    err = capsys.readouterr().err
+    assert "baseline worker" in err and "no symbench here" in err
+
+
+def test_a_worker_that_hangs_is_stopped_by_the_timeout(baseline, tmp_path, capsys):
+    store, record = baseline
+    python = _fake_python(tmp_path, "time.sleep(600)")
+    assert main(_gate(store, record, "--base-env", python, "--worker-timeout", "2")) == 2
+    assert "did not answer hello within 2 s" in capsys.readouterr().err
+
+
+def test_base_env_needs_rerun(baseline):
+    store, record = baseline
+    assert main(["gate", record["run_id"], record["run_id"], "--store", str(store.path),
+                 "--base-env", sys.executable]) == 2  # fmt: skip
