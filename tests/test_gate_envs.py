@@ -85,3 +85,36 @@ def test_base_env_needs_rerun(baseline):
     store, record = baseline
     assert main(["gate", record["run_id"], record["run_id"], "--store", str(store.path),
                  "--base-env", sys.executable]) == 2  # fmt: skip
+
+
+def test_env_create_makes_a_baseline_from_a_ref_once_and_the_gate_runs_in_it(
+    baseline, tmp_path, capsys
+):
+    from pathlib import Path
+
+    if not (Path(__file__).resolve().parents[1] / ".git").exists():
+        pytest.skip("needs a git checkout")
+    args = ["env", "create", "--ref", "HEAD", "--system-site-packages", "--root",
+            str(tmp_path / "envs"), "--json"]  # fmt: skip
+    assert main(args) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert not made["reused"] and made["source"].startswith("ref HEAD (commit ")
+    assert main(args) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["reused"] and again["python"] == made["python"]
+    # the environment holds its own copy of symbench (the ref's files), not this checkout
+    where = subprocess.run([made["python"], "-c", "import symbench; print(symbench.__file__)"],
+                           capture_output=True, text=True, check=True, cwd=tmp_path).stdout  # fmt: skip
+    assert str(tmp_path / "envs") in where
+    store, record = baseline
+    assert main(_gate(store, record, "--base-env", made["python"], "--json")) in (0, 3)
+    out = json.loads(capsys.readouterr().out)
+    assert any(c.startswith("baseline environment: ref HEAD") for c in out["environment_changes"])
+
+
+def test_env_create_needs_exactly_one_source(tmp_path):
+    assert main(["env", "create", "--root", str(tmp_path)]) == 2
+    req = tmp_path / "r.txt"
+    req.write_text("")
+    assert main(["env", "create", "--ref", "HEAD", "--requirements", str(req)]) == 2
+    assert main(["env", "create", "--requirements", str(tmp_path / "missing.txt")]) == 2

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from ..asv_machine import results_dir
 from ..backends import backend_ids, get_backend
+from ..envs import DEFAULT_ROOT as ENV_ROOT
+from ..envs import create as create_env
 from ..equivalence import FAILING
 from ..errors import BadInput
 from ..runner import DEFAULT_SIZES, QUICK_KERNELS, QUICK_SIZES, RunSettings, run
@@ -100,6 +102,24 @@ def cmd_push(args: argparse.Namespace) -> int:
                 f"{pushed} {what} pushed to {store.uri} (experiment {store.experiment!r}), "
                 f"{len(items) - pushed} already there, from {where}"
             )
+    return 0
+
+
+def cmd_env_create(args: argparse.Namespace) -> int:
+    env = create_env(
+        ref=args.ref,
+        requirements=args.requirements,
+        root=Path(args.root),
+        extras=args.extras,
+        system_site_packages=args.system_site_packages,
+    )
+    if args.json:
+        print_json({"python": env.python, "key": env.key, "source": env.source,
+                    "reused": env.reused})  # fmt: skip
+    else:
+        how = "reused" if env.reused else "made"
+        get_console().print(f"{how} {env.source}")
+        print(env.python)  # the last line: `--base-env $(symbench env create ... | tail -1)`
     return 0
 
 
@@ -224,6 +244,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     output_options(p, "print what was pushed as JSON", progress=False)
     p.set_defaults(func=cmd_push)
+
+    p = sub.add_parser(
+        "env",
+        help="make the baseline environment for gate --rerun --base-env",
+        description=(
+            "`symbench env create --ref main` makes a virtualenv holding symbench as it is "
+            "at that git ref, with its dependencies; `--requirements FILE` one holding this "
+            "code with those packages. Made once per ref commit (or file and commit) under "
+            "--root and reused, so CI can cache the directory. Prints the interpreter to give "
+            "`gate --rerun BASELINE --base-env`. Exit 1 when git, venv or pip fails."
+        ),
+    )
+    env_sub = p.add_subparsers(dest="env_command", metavar="create")
+    c = env_sub.add_parser("create", help="make (or reuse) a baseline environment")
+    c.add_argument("--ref", help="git ref of the baseline code (branch, tag, commit)")
+    c.add_argument("--requirements", metavar="FILE", help="pip requirements of the baseline")
+    c.add_argument(
+        "--root", default=str(ENV_ROOT), help="where environments live (default %(default)s)"
+    )
+    c.add_argument("--extras", default="", help="setup.py extras to install (e.g. gpu)")
+    c.add_argument(
+        "--system-site-packages",
+        action="store_true",
+        help="let the environment see this interpreter's packages (faster to make; only "
+        "what the ref or file pins differs)",
+    )
+    output_options(c, "print the environment as JSON", progress=False)
+    c.set_defaults(func=cmd_env_create)
+    p.set_defaults(func=lambda a, env_parser=p: (env_parser.print_help(), 2)[1])
 
     p = sub.add_parser(
         "verify",

@@ -140,7 +140,10 @@ def rerun_envs(
         raise WorkerFailed(f"--base-env {base_python!r} does not exist")
     keys = sorted(record_samples(baseline))
     seed = baseline["settings"]["seed"]
-    base = Side("baseline", base_python, base_dir, timeout_s)
+    # `python -m` puts the working directory first on sys.path: the base worker must not
+    # start where this checkout's symbench would shadow the one of its environment.
+    neutral = tempfile.TemporaryDirectory(prefix="symbench-base-")
+    base = Side("baseline", base_python, base_dir or neutral.name, timeout_s)
     head = None
     try:
         head = Side("current", current_python, None, timeout_s)
@@ -184,11 +187,15 @@ def rerun_envs(
         base.close()
         if head is not None:
             head.close()
+        neutral.cleanup()
     report = compare_paired(samples, threshold=threshold, alpha=alpha,
                             baseline_id=f"{baseline['run_id']} in {base_python}",
                             current_id=f"now in {current_python}", notes=notes)  # fmt: skip
     report.mode = "two environments"
     report.environment = environment_changes(hellos["baseline"], hellos["current"])
+    made = Path(base_python).absolute().parents[2] / "env.json"  # symbench env create's
+    if made.is_file():
+        report.environment.append(f"baseline environment: {json.loads(made.read_text())['source']}")
     for side in ("baseline", "current"):
         git = hellos[side].get("git") or {}
         report.environment.append(
