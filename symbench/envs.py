@@ -51,7 +51,8 @@ def _run(cmd: list[str], cwd: Path | None = None) -> str:
 
 
 def _python(venv_dir: Path) -> Path:
-    return venv_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    """The environment's interpreter, as an absolute path (usable from any directory)."""
+    return venv_dir.absolute() / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
 def create(

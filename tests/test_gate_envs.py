@@ -46,7 +46,8 @@ def _gate(store, record, *extra):
 
 def test_identical_environments_in_two_processes_pass(baseline, second_venv, capsys):
     store, record = baseline
-    code = main(_gate(store, record, "--base-env", second_venv, "--json"))
+    # a relative path, as `symbench env create` users type it (the worker starts elsewhere)
+    code = main(_gate(store, record, "--base-env", os.path.relpath(second_venv), "--json"))
     out = json.loads(capsys.readouterr().out)
     assert out["mode"] == "two environments" and code == out["exit_code"]
     assert out["counts"]["regression"] == 0 and out["counts"]["incorrect"] == 0

@@ -59,6 +59,8 @@ class Side:
     """One worker process and its pipes."""
 
     def __init__(self, name: str, python: str, cwd: str | None, timeout_s: float):
+        if os.sep in python or "/" in python:  # a path: from here, not from the worker's cwd
+            python = os.path.abspath(python)
         self.name, self.python, self.timeout_s = name, python, timeout_s
         self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed with the side)
         env = dict(os.environ)
