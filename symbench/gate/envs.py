@@ -48,6 +48,16 @@ from .rerun import compare_paired
 
 DEFAULT_TIMEOUT_S = 300.0  # one answer (a cold Cython build is the slowest, seconds)
 
+# Both workers start alike. glibc's malloc moves its mmap threshold as a process frees
+# large blocks, so whether NumPy's temporaries (800 kB at 10^5 float64) are page-faulted
+# in on every call depends on the process's history: the same gelu ran 38 % faster in
+# one of two identical workers. Fixed thresholds (glibc's tunables; ignored elsewhere)
+# and a fixed hash seed make the two processes the same kind of process.
+SAME_PROCESS_ENV = {
+    "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=134217728",
+    "PYTHONHASHSEED": "0",
+}
+
 
 class WorkerFailed(SymbenchError):
     """A worker crashed, hung or could not start. Exit code 2: the gate decided nothing."""
@@ -65,6 +75,8 @@ class Side:
         self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed with the side)
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)  # the side's own symbench, not ours
+        for key, value in SAME_PROCESS_ENV.items():
+            env.setdefault(key, value)  # a user's own setting reaches both sides alike
         try:
             self.proc = subprocess.Popen(
                 [python, "-m", "symbench.gate.worker"], cwd=cwd, env=env, text=True,
