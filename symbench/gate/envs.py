@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..backends import REGISTRY, get_backend
 from ..errors import SymbenchError
 from ..records.provenance import environment_changes
 from ..runner import Reporter
@@ -68,7 +69,9 @@ class WorkerFailed(SymbenchError):
 class Side:
     """One worker process and its pipes."""
 
-    def __init__(self, name: str, python: str, cwd: str | None, timeout_s: float):
+    def __init__(
+        self, name: str, python: str, cwd: str | None, timeout_s: float, cpus: set[int] | None
+    ):
         if os.sep in python or "/" in python:  # a path: from here, not from the worker's cwd
             python = os.path.abspath(python)
         self.name, self.python, self.timeout_s = name, python, timeout_s
@@ -84,6 +87,8 @@ class Side:
             )  # fmt: skip
         except OSError as exc:
             raise WorkerFailed(f"{name} worker ({python}) did not start: {exc}") from None
+        if cpus and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(self.proc.pid, cpus)  # before it has threads to move
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.proc.stdout, selectors.EVENT_READ)
 
@@ -136,6 +141,19 @@ class Side:
         self.log.close()
 
 
+def worker_cpus(backends: set[str]) -> set[int] | None:
+    """The CPUs both workers run on: the same ones, so a core that a neighbour slows slows
+    both sides alike (unpinned, the two workers of an A/A gate sat on different vCPUs and 4
+    to 16 of 90 pairs differed by more than 10 % for minutes at a time). One core when
+    every backend is serial; all usable cores when one is threaded."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    usable = os.sched_getaffinity(0)
+    if any(b in REGISTRY and get_backend(b).threaded for b in backends):
+        return set(usable)
+    return {max(usable)}
+
+
 def rerun_envs(
     baseline: Mapping[str, Any],
     base_python: str,
@@ -157,10 +175,11 @@ def rerun_envs(
     # `python -m` puts the working directory first on sys.path: the base worker must not
     # start where this checkout's symbench would shadow the one of its environment.
     neutral = tempfile.TemporaryDirectory(prefix="symbench-base-")
-    base = Side("baseline", base_python, base_dir or neutral.name, timeout_s)
+    cpus = worker_cpus({k.backend for k in keys})
+    base = Side("baseline", base_python, base_dir or neutral.name, timeout_s, cpus)
     head = None
     try:
-        head = Side("current", current_python, None, timeout_s)
+        head = Side("current", current_python, None, timeout_s, cpus)
         hellos = {}
         for side in (base, head):
             hi = side.ask(op="hello")
@@ -207,6 +226,8 @@ def rerun_envs(
                             current_id=f"now in {current_python}", notes=notes)  # fmt: skip
     report.mode = "two environments"
     report.environment = environment_changes(hellos["baseline"], hellos["current"])
+    if cpus:
+        report.environment.append(f"both workers ran on CPU(s) {', '.join(map(str, sorted(cpus)))}")
     made = Path(base_python).absolute().parents[2] / "env.json"  # symbench env create's
     if made.is_file():
         report.environment.append(f"baseline environment: {json.loads(made.read_text())['source']}")
