@@ -57,6 +57,8 @@ class RunSettings:
     # Samples write into one output allocated beforehand where the backend can (a fresh
     # output's page faults are not the kernel); latencies are of the served, allocating call.
     outputs: str = "preallocated where supported"
+    # Every timed host array starts at a fixed offset in its pages (timing.placed).
+    layout: str = "fixed page offsets"
 
 
 class Reporter:

@@ -286,6 +286,7 @@ def test_a_pair_that_breaks_while_timing_does_not_stop_the_others():
 def test_the_record_says_how_samples_were_taken(recorded):
     _, record, _ = recorded
     assert record["settings"]["sampling"] == "round-robin"
+    assert record["settings"]["layout"] == "fixed page offsets"  # timing.placed
 
 
 def test_threads_are_applied_and_recorded(tmp_path):

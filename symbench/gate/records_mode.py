@@ -40,6 +40,7 @@ METHOD_FIELDS = {
     "min_sample_s": None,
     "threads": None,
     "outputs": "allocated",
+    "layout": "as allocated",
 }
 
 
