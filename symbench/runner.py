@@ -42,6 +42,10 @@ class RunSettings:
     sizes: tuple[int, ...] = DEFAULT_SIZES
     dtypes: tuple[str, ...] = DTYPES
     repeats: int = DEFAULT_REPEATS
+    # A pair whose samples at a size would take longer than max_time_s gets fewer, down to
+    # min_repeats (asv's repeat=(min, max, max_time)); 5 is what the records gate needs.
+    min_repeats: int = 5
+    max_time_s: float = 0.05
     min_sample_s: float = DEFAULT_MIN_SAMPLE_S
     seed: int = DEFAULT_SEED
     check_size: int = DEFAULT_SIZE
@@ -49,7 +53,7 @@ class RunSettings:
     quick: bool = False
     measure_bandwidth: bool = True
     bandwidth_elements: int = DEFAULT_ELEMENTS
-    latency_s: float = 0.05  # per size: single-call latencies for p50/p99 (0: none)
+    latency_s: float = 0.03  # per size: single-call latencies for p50/p99 (0: none)
     # Round-robin sampling holds the inputs of many pairs at once; more are timed in groups.
     input_budget_bytes: int = 2 * 2**30
     sampling: str = "round-robin"  # over all pairs at a size (recorded for comparisons)
@@ -143,11 +147,13 @@ def _groups(jobs: list[TimingJob], size: int, settings: RunSettings):
 
 def _time_group(group, size: int, settings: RunSettings, on_size) -> None:
     inputs_by: dict[tuple[str, str], list[np.ndarray]] = {}
+    hashes: dict[tuple[str, str], str] = {}  # hashed once per kernel and dtype, not per pair
     ready, calls, served, firsts = [], [], [], []
     for job in group:
         key = (job.kernel.name, job.dtype)
         if key not in inputs_by:
             inputs_by[key] = make_inputs(job.kernel, size, job.dtype, settings.seed)
+            hashes[key] = inputs_hash(inputs_by[key])
         try:
             with np.errstate(all="ignore"):  # NaN at special points is judged, not warned
                 start = time.perf_counter()
@@ -161,17 +167,21 @@ def _time_group(group, size: int, settings: RunSettings, on_size) -> None:
         except Exception as exc:
             job.error = f"{type(exc).__name__}: {exc}"
     timings = round_robin(
-        calls, repeats=settings.repeats, min_sample_s=settings.min_sample_s, warmup=1
+        calls,
+        repeats=settings.repeats,
+        min_sample_s=settings.min_sample_s,
+        warmup=1,
+        min_repeats=settings.min_repeats,
+        max_time_s=settings.max_time_s,
     )
     for job, call, first, t in zip(ready, served, firsts, timings):
         if isinstance(t, Exception):
             job.error = f"{type(t).__name__}: {t}"
             continue
         try:
+            key = (job.kernel.name, job.dtype)
             job.out["timings"].append(
-                _timing_entry(
-                    job, size, inputs_by[job.kernel.name, job.dtype], call, first, t, settings
-                )
+                _timing_entry(job, size, inputs_by[key], hashes[key], call, first, t, settings)
             )
         except Exception as exc:
             job.error = f"{type(exc).__name__}: {exc}"
@@ -179,7 +189,9 @@ def _time_group(group, size: int, settings: RunSettings, on_size) -> None:
             on_size(job, size)
 
 
-def _timing_entry(job: TimingJob, size, inputs, call, first, t, settings) -> dict[str, Any]:
+def _timing_entry(
+    job: TimingJob, size, inputs, inputs_sha256, call, first, t, settings
+) -> dict[str, Any]:
     latency = (
         latencies(call, budget_s=settings.latency_s, typical_s=t.min)
         if settings.latency_s > 0
@@ -207,7 +219,7 @@ def _timing_entry(job: TimingJob, size, inputs, call, first, t, settings) -> dic
         "bytes": nbytes,
         "gbs": gbs,
         "bw_fraction": gbs / peak if (peak := peak_at(job.bandwidth, size)) else None,
-        "inputs_sha256": inputs_hash(inputs),
+        "inputs_sha256": inputs_sha256,
         "latency": latency,
         "end_to_end": end_to_end,
     }
@@ -233,6 +245,15 @@ def run(
     devices = list(settings.devices) if settings.devices else None
     dtypes = list(settings.dtypes)
 
+    phases: dict[str, float] = {}  # wall seconds of each phase, recorded as phases_s
+    mark = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        phases[name] = now - mark
+        mark = now
+
     reporter.phase("check", matrix_size(kernels, backends, dtypes, devices))
     checks = check_matrix(
         kernels,
@@ -244,6 +265,7 @@ def run(
         on_result=lambda r: reporter.advance(f"{r.kernel} {r.backend} {r.dtype}"),
     )
 
+    lap("check")
     bw = {}
     if settings.measure_bandwidth:
         for dev in sorted({c.device for c in checks if c.status == "pass"}):
@@ -258,6 +280,7 @@ def run(
                 }
                 bw[dev] = measured
 
+    lap("bandwidth")
     by_name = {k.name: k for k in kernels}
     # The backend objects that were checked are the ones timed (a caller's own Backend
     # instance too, not a fresh one from the registry under the same id).
@@ -292,6 +315,7 @@ def run(
         settings,
         on_size=lambda j, s: reporter.advance(f"{j.kernel.name} {j.backend.id} {j.dtype} n={s}"),
     )
+    lap("timing")
     for i, job in jobs.items():
         results[i]["compile"]["again_s"] = job.out["again_s"]
         if job.error is None:
@@ -326,6 +350,8 @@ def run(
     record["summary"] = summarize(record)
     record["boundness"] = boundness(record)
     record["variants"] = variant_gains(record)
+    lap("record")
+    record["phases_s"] = phases
     record["duration_s"] = time.perf_counter() - started
     path = store.save(record)
     return record, path

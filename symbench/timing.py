@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import math
 import os
 import statistics
 import time
@@ -86,16 +87,35 @@ def _quiet():
             gc.enable()
 
 
-def calibrate(call: Callable[[], Any], min_sample_s: float = DEFAULT_MIN_SAMPLE_S) -> int:
-    """Loops per sample: 1, 2, 5, 10, 20, 50 ... until one sample lasts ``min_sample_s``
-    (the same sequence as ``timeit.Timer.autorange``)."""
-    i = 1
+def calibrate(
+    call: Callable[[], Any],
+    min_sample_s: float = DEFAULT_MIN_SAMPLE_S,
+    *,
+    warm_call_s: float | None = None,
+) -> int:
+    """Loops per sample, so that one sample lasts about ``min_sample_s``.
+
+    A call that already lasts that long (``warm_call_s``: a warm-up call's time) is
+    sampled alone, with no calibration calls. Otherwise runs of 1, 10, 100 ... calls until
+    one lasts a tenth of ``min_sample_s``, and the loop count follows from its time per
+    call. (timeit's ``autorange`` runs 1, 2, 5, 10 ... calls up to a whole sample: that
+    costs about two samples' time per pair and overshoots the sample up to 2.5 times.)"""
+    return _calibrated(call, min_sample_s, warm_call_s)[0]
+
+
+def _calibrated(call, min_sample_s, warm_call_s=None) -> tuple[int, float]:
+    """(loops, estimated seconds per call)."""
+    if warm_call_s is not None and warm_call_s >= min_sample_s:
+        return 1, warm_call_s
+    loops = 1
     while True:
-        for j in (1, 2, 5):
-            loops = i * j
-            if _run(call, loops) >= min_sample_s:
-                return loops
-        i *= 10
+        elapsed = _run(call, loops)
+        if elapsed >= min_sample_s:
+            return loops, elapsed / loops
+        if elapsed >= min_sample_s / 10:
+            per_call = max(elapsed, 1e-9) / loops
+            return max(loops, math.ceil(min_sample_s / per_call)), per_call
+        loops *= 10
 
 
 def measure(
@@ -119,6 +139,8 @@ def round_robin(
     min_sample_s: float = DEFAULT_MIN_SAMPLE_S,
     warmup: int = 2,
     shared_loops: bool = False,
+    min_repeats: int | None = None,
+    max_time_s: float | None = None,
 ) -> list[Timing | Exception]:
     """Samples of several callables taken in turns: round ``i`` takes sample ``i`` of each
     (odd rounds in reverse order), so a burst of load or a drift of the machine's speed is
@@ -126,30 +148,46 @@ def round_robin(
     two runs would take for a code change. Each callable is warmed up and calibrated first,
     on its own loop count or (``shared_loops``) all on the largest. One that raises keeps
     the exception in its place, and the others go on.
+
+    With ``max_time_s`` (asv's ``repeat=(min, max, max_time)``, per callable), a callable
+    whose ``repeats`` samples would take longer than that gets fewer, down to
+    ``min_repeats``, and sits out the last rounds: slow calls need fewer samples to be
+    measured well, and a run's time goes where the spread is.
     """
     if repeats < 1:
         raise ValueError("repeats must be at least 1")
     n = len(calls)
     failed: list[Exception | None] = [None] * n
     loops = [1] * n
+    per_call = [0.0] * n
     calibration_s = [0.0] * n
     samples: list[list[float]] = [[] for _ in calls]
     with _no_fp_warnings():
         for i, call in enumerate(calls):
             try:
+                warm_s = None
                 for _ in range(warmup):
+                    start = time.perf_counter()
                     call()
+                    warm_s = time.perf_counter() - start
                 start = time.perf_counter()
-                loops[i] = calibrate(call, min_sample_s)
+                loops[i], per_call[i] = _calibrated(call, min_sample_s, warm_s)
                 calibration_s[i] = time.perf_counter() - start
             except Exception as exc:
                 failed[i] = exc
         if shared_loops:
             loops = [max(loops)] * n
+        wanted = [repeats] * n
+        if max_time_s is not None:
+            floor = min(repeats, min_repeats or repeats)
+            wanted = [
+                max(floor, min(repeats, int(max_time_s / max(loops[i] * per_call[i], 1e-12))))
+                for i in range(n)
+            ]
         for r in range(repeats):
             with _quiet():
                 for i in range(n) if r % 2 == 0 else reversed(range(n)):
-                    if failed[i] is not None:
+                    if failed[i] is not None or r >= wanted[i]:
                         continue
                     try:
                         samples[i].append(_run(calls[i], loops[i]) / loops[i])
@@ -189,7 +227,7 @@ def interleave(
     return a, b
 
 
-LATENCY_CALLS = (5, 400)  # fewest and most single calls for the per-call percentiles
+LATENCY_CALLS = (3, 400)  # fewest and most single calls for the per-call percentiles
 
 
 def latencies(call: Callable[[], Any], *, budget_s: float, typical_s: float) -> dict[str, Any]:

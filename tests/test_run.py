@@ -287,6 +287,22 @@ def test_the_record_says_how_samples_were_taken(recorded):
     _, record, _ = recorded
     assert record["settings"]["sampling"] == "round-robin"
     assert record["settings"]["layout"] == "fixed page offsets"  # timing.placed
+    assert record["settings"]["min_repeats"] == 5 and record["settings"]["max_time_s"] > 0
+
+
+def test_the_record_says_where_the_run_spent_its_time(recorded):
+    _, record, _ = recorded
+    phases = record["phases_s"]
+    assert list(phases) == ["check", "bandwidth", "timing", "record"]
+    assert all(v >= 0 for v in phases.values())
+    assert phases["timing"] > 0 and sum(phases.values()) <= record["duration_s"]
+
+
+def test_pairs_sharing_inputs_record_one_hash_of_them(recorded):
+    _, record, _ = recorded
+    for r in record["results"]:
+        for t in r.get("timings", []):
+            assert t["inputs_sha256"] == record["inputs"][f"{r['kernel']}/{r['dtype']}/{t['size']}"]
 
 
 def test_threads_are_applied_and_recorded(tmp_path):

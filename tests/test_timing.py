@@ -8,10 +8,32 @@ from symbench.backends.base import Compiled
 from symbench.timing import calibrate, measure, thread_settings, time_compiled, time_end_to_end
 
 
-def test_calibration_makes_a_sample_last_at_least_the_minimum():
+def test_calibration_makes_a_sample_last_about_the_minimum():
+    # a sleep never returns early, so a call lasts >= 1 ms: at most 10 loops; and a run
+    # of one call already lasts a tenth of the sample, so the count comes from its time
     loops = calibrate(lambda: time.sleep(0.001), min_sample_s=0.01)
-    assert loops in (5, 10, 20)  # 1-2-5 sequence; a sleep never returns early
+    assert 4 <= loops <= 10
     assert calibrate(lambda: time.sleep(0.02), min_sample_s=0.01) == 1
+
+
+def test_calibration_of_a_fast_call_grows_tenfold_then_predicts():
+    counted = {"calls": 0}
+
+    def call():
+        counted["calls"] += 1
+        time.sleep(0.00005)
+
+    loops = calibrate(call, min_sample_s=0.02)
+    # runs of 1, 10 (and maybe 100) calls, never a whole sample's worth before it
+    assert counted["calls"] <= 111
+    assert 2 <= loops <= 400  # about 0.1 ms a call here; a loaded machine sleeps longer
+
+
+def test_a_warm_call_as_long_as_a_sample_is_not_called_again_to_calibrate():
+    def call():
+        raise AssertionError("calibration called it")
+
+    assert calibrate(call, min_sample_s=0.01, warm_call_s=0.03) == 1
 
 
 def test_measure_keeps_every_raw_sample_and_consistent_statistics():
@@ -113,6 +135,28 @@ def test_round_robin_takes_sample_i_of_every_callable_in_round_i():
     assert all(t.loops == 1 and len(t.samples) == 4 for t in timings)
     # the last 12 calls are the samples: forward, then reverse, and so on
     assert log[-12:] == [0, 1, 2, 2, 1, 0, 0, 1, 2, 2, 1, 0]
+
+
+def test_round_robin_gives_slow_callables_fewer_samples_within_max_time():
+    from symbench.timing import round_robin
+
+    log = []
+
+    def slow():
+        log.append("slow")
+        time.sleep(0.004)
+
+    def fast():
+        log.append("fast")
+        time.sleep(0.0002)
+
+    s, f = round_robin(
+        [slow, fast], repeats=6, min_sample_s=0.001, warmup=1, min_repeats=3, max_time_s=0.01
+    )
+    assert s.loops == 1 and len(s.samples) == 3  # 6 x 4 ms > 10 ms: down to the floor
+    assert len(f.samples) == 6  # its 6 samples fit in 10 ms
+    # the slow one sits out the last three rounds
+    assert "slow" not in log[-3 * f.loops :] and log[-3 * f.loops - 1 - f.loops] == "slow"
 
 
 def test_round_robin_keeps_going_when_one_callable_breaks():
