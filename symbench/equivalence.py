@@ -7,6 +7,7 @@ whether NaN and +-Inf appear in the same places as in the truth, a status and th
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -360,8 +361,15 @@ def check_matrix(
     # Builds (Cython, ufuncify) are subprocesses: running pairs on a few threads keeps every
     # core compiling. Compile times measured here include that contention; the timing core
     # measures compile cost on its own.
+    def prepare(backend: Backend) -> None:
+        # compile() builds each kernel alone and says what broke
+        with contextlib.suppress(Exception):
+            backend.prepare(kernels, dtypes)
+
     results: list[CheckResult] = []
     with ThreadPoolExecutor(max_workers=max(1, jobs or os.cpu_count() or 1)) as pool:
+        # Backends that build many kernels at once do it first, side by side.
+        list(pool.map(prepare, [b for b, reason, _ in plan if reason is None]))
         for res in pool.map(run, jobs_list):
             results.append(res)
             if on_result is not None:

@@ -3,6 +3,7 @@
 import importlib
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -113,9 +114,71 @@ def test_cython_cache_hit_reuses_the_build(tmp_cache):
     assert "-O3" in cold.build["extra_flags"] and cold.build["compiler_version"]
     x = make_inputs(get_kernel("rbf"), 10, "float32")
     assert np.array_equal(cold(*x), warm(*x))
-    builds = [p for p in (tmp_cache / "cython").iterdir() if not p.name.startswith((".", "by-"))]
-    assert len(builds) == 1
-    assert warm.source == cold.source
+    entries = [p for p in (tmp_cache / "cython").iterdir() if not p.name.startswith((".", "by-"))]
+    modules = [p for p in entries if list(p.glob("sb_cy_*.so"))]
+    assert len(modules) == 1 and len(entries) == 2  # the module, and the kernel's entry in it
+    assert warm.source == cold.source and warm.build["module_kernels"] == 1
+
+
+def _cython_or_skip():
+    b = get_backend("cython")
+    if b.unavailable_reason():
+        pytest.skip(b.unavailable_reason())
+    return b
+
+
+@pytest.mark.slow
+def test_cython_prepare_builds_the_missing_kernels_as_one_module(tmp_cache):
+    b = _cython_or_skip()
+    kernels = [get_kernel(n) for n in ("add", "sinc", "bessel_j0")]  # no C99 bessel: left out
+    b.prepare(kernels, ["float64", "float32"])
+    built = [b.compile(k, dt) for k in kernels[:2] for dt in ("float64", "float32")]
+    assert {c.build["module_path"] for c in built} == {built[0].build["module_path"]}
+    assert all(c.build["module_kernels"] == 4 and not c.build["cache_hit"] for c in built)
+    assert len({c.build["function"] for c in built}) == 4
+    with pytest.raises(Unsupported):
+        b.compile(kernels[2], "float64")
+    ref = get_backend("numpy")
+    for c in built:
+        k = get_kernel(c.kernel)
+        x = make_inputs(k, 50, c.dtype)
+        np.testing.assert_allclose(c(*x), ref.compile(k, c.dtype)(*x), rtol=1e-5)
+    again = b.compile(kernels[0], "float64")
+    assert again.build["cache_hit"] and again.build["function"] == built[0].build["function"]
+    # the kernel's recorded source is a module of its own, with the names it was built with
+    assert again.source.count("def evaluate") == 1 and again.build["function"] in again.source
+
+
+@pytest.mark.slow
+def test_cython_module_that_fails_to_build_leaves_each_kernel_to_build_alone(
+    tmp_cache, monkeypatch
+):
+    from symbench.backends.cython_backend import CythonBackend
+
+    b = _cython_or_skip()
+    real = CythonBackend._build
+
+    def fails_together(self, planned, build):
+        if len(planned) > 1:
+            raise RuntimeError("Cython build failed")
+        return real(self, planned, build)
+
+    monkeypatch.setattr(CythonBackend, "_build", fails_together)
+    kernels = [get_kernel("add"), get_kernel("rbf")]
+    b.prepare(kernels, ["float64"])  # says nothing: compile() reports
+    compiled = [b.compile(k, "float64") for k in kernels]
+    assert [c.build["module_kernels"] for c in compiled] == [1, 1]
+
+
+@pytest.mark.slow
+def test_cython_kernel_whose_module_is_gone_is_built_again(tmp_cache):
+    import shutil
+
+    b = _cython_or_skip()
+    first = b.compile(get_kernel("add"), "float64")
+    shutil.rmtree(Path(first.build["module_path"]).parent)
+    again = b.compile(get_kernel("add"), "float64")
+    assert not again.build["cache_hit"] and Path(again.build["module_path"]).exists()
 
 
 @pytest.mark.slow
@@ -228,17 +291,18 @@ def test_cython_evaluate_refuses_arrays_it_cannot_read(backend):
     c = b.compile(get_kernel("add"), "float64")
     path = c.build["module_path"]
     module = load_extension(path, os.path.basename(path).split(".")[0])
+    evaluate = getattr(module, c.build["function"])
     x = np.ones(4)
     with pytest.raises(ValueError, match="C-contiguous float64"):
-        module.evaluate(x, x, np.empty(4, dtype=np.float32))
+        evaluate(x, x, np.empty(4, dtype=np.float32))
     with pytest.raises(ValueError, match="C-contiguous float64"):
-        module.evaluate(x, np.ones(4, dtype=np.int64), np.empty(4))  # 8 bytes, not a double
+        evaluate(x, np.ones(4, dtype=np.int64), np.empty(4))  # 8 bytes, not a double
     with pytest.raises(ValueError, match="one length"):
-        module.evaluate(x, np.ones(3), np.empty(4))
+        evaluate(x, np.ones(3), np.empty(4))
     with pytest.raises(ValueError, match="not C-contiguous"):
-        module.evaluate(x, x, np.empty(8)[::2])
+        evaluate(x, x, np.empty(8)[::2])
     out = np.empty(4)
-    module.evaluate(x, x, out)
+    evaluate(x, x, out)
     assert (out == 2).all()
 
 

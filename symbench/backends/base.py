@@ -213,6 +213,11 @@ class Backend:
     def _compile(self, kernel: Kernel, dtype: str, device: str) -> Compiled:
         raise NotImplementedError
 
+    def prepare(self, kernels: list[Kernel], dtypes: list[str]) -> None:
+        """Build ahead what is cheaper to build together (Cython: one module for all the
+        kernels its cache lacks), before ``compile`` is called for each. Nothing here may
+        be needed: ``compile`` builds and reports whatever this left out."""
+
     def _result(
         self,
         kernel: Kernel,

@@ -153,15 +153,22 @@ class BuildCache:
         self.root = cache_dir(backend_id)
 
     def lookup(self, key: str) -> tuple[Path, dict[str, Any]] | None:
-        """The finished build for ``key`` and its manifest, or None."""
+        """The finished build for ``key`` and its manifest, or None. An entry built into
+        a module with other kernels (its manifest names the ``batch``) is found in that
+        module's directory, and is gone when that directory is."""
         final = self.root / key
         manifest = final / "manifest.json"
         if not manifest.exists():
             return None
         try:
-            return final, json.loads(manifest.read_text())
+            found = json.loads(manifest.read_text())
         except (OSError, ValueError):
             return None
+        if "batch" in found:
+            final = self.root / found["batch"]
+            if not (final / "manifest.json").exists():
+                return None
+        return final, found
 
     def indexed_key(self, expr_key: str) -> str | None:
         """The build key last published for an expression key (see ``remember``)."""

@@ -41,7 +41,7 @@ def load_spec(
         if kind == "ufunc-extension":
             load["attribute"] = _ufunc_attribute(compiled, path, module)
         else:
-            load["function"] = "evaluate"
+            load["function"] = compiled.build.get("function", "evaluate")
         return load | {"compiles_on_load": False}, binary, set()
 
     func, params = _function_def(compiled.source)
