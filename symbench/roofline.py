@@ -124,13 +124,26 @@ def ceiling(device: str = "cpu", **kwargs) -> dict[str, Any] | None:
     return found
 
 
-def peak_at(bw: dict[str, Any] | None, size: int) -> float | None:
+def ceiling_elements(size: int, dtype: str) -> int:
+    """float64 elements of the ceiling for ``size`` elements of ``dtype``: arrays of as
+    many bytes, so a float32 kernel is judged against the cache level its arrays sit in
+    (float64 arrays of as many elements are twice as large and fall out of it)."""
+    return max(1, size * np.dtype(dtype).itemsize // 8)
+
+
+def size_key(size: int, dtype: str) -> str:
+    return f"{dtype}/{size}"
+
+
+def peak_at(bw: dict[str, Any] | None, size: int, dtype: str = "float64") -> float | None:
     """The ceiling (GB/s) a timing at ``size`` is judged against, from a run's bandwidth
-    entry for one device: the one measured at that size (``by_size``), else (below
-    MIN_CEILING_ELEMENTS, where a call's fixed cost dominates) the large-array one."""
+    entry for one device: the one measured on arrays of as many bytes (``by_size``, keyed
+    ``dtype/size``; runs before 2026-12-03 keyed it by size alone, in float64), else
+    (below MIN_CEILING_ELEMENTS, where a call's fixed cost dominates) the large-array one."""
     if not bw:
         return None
-    return peak_gbs((bw.get("by_size") or {}).get(str(size)) or bw)
+    by_size = bw.get("by_size") or {}
+    return peak_gbs(by_size.get(size_key(size, dtype)) or by_size.get(str(size)) or bw)
 
 
 def peak_gbs(bw: dict[str, Any] | None) -> float | None:

@@ -19,7 +19,15 @@ from .kernels.storage import kernel_to_dict
 from .records import Store, new_record, new_result, new_run_id, now_iso, text_sha256
 from .records.provenance import collect
 from .records.summary import boundness, summarize, variant_gains
-from .roofline import DEFAULT_ELEMENTS, MIN_CEILING_ELEMENTS, ceiling, peak_at, traffic_bytes
+from .roofline import (
+    DEFAULT_ELEMENTS,
+    MIN_CEILING_ELEMENTS,
+    ceiling,
+    ceiling_elements,
+    peak_at,
+    size_key,
+    traffic_bytes,
+)
 from .timing import (
     DEFAULT_MIN_SAMPLE_S,
     DEFAULT_REPEATS,
@@ -218,7 +226,7 @@ def _timing_entry(
         "elements_per_s": size / t.median,
         "bytes": nbytes,
         "gbs": gbs,
-        "bw_fraction": gbs / peak if (peak := peak_at(job.bandwidth, size)) else None,
+        "bw_fraction": gbs / peak if (peak := peak_at(job.bandwidth, size, job.dtype)) else None,
         "inputs_sha256": inputs_sha256,
         "latency": latency,
         "end_to_end": end_to_end,
@@ -274,9 +282,10 @@ def run(
                 # Again at each timed size: a working set that fits a cache is judged
                 # against that cache, not against memory.
                 measured["by_size"] = {
-                    str(n): ceiling(dev, elements=n)
+                    size_key(n, dt): ceiling(dev, elements=ceiling_elements(n, dt))
                     for n in settings.sizes
                     if n >= MIN_CEILING_ELEMENTS
+                    for dt in dtypes
                 }
                 bw[dev] = measured
 

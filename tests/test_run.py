@@ -336,17 +336,34 @@ def test_each_timing_says_how_its_output_was_made(tmp_path):
 
 def test_each_size_is_judged_against_the_ceiling_measured_at_that_size(tmp_path):
     settings = RunSettings(
-        sizes=(1, 4096), dtypes=("float64",), repeats=3, min_sample_s=0.001,
-        check_size=200, bandwidth_elements=1 << 16,
+        sizes=(1, 4096), repeats=3, min_sample_s=0.001, check_size=200,
+        bandwidth_elements=1 << 16,
     )  # fmt: skip
     record, _ = run([get_kernel("add")], [get_backend("numpy")], settings, Store(tmp_path))
     bw = record["bandwidth"]["cpu"]
-    assert set(bw["by_size"]) == {"4096"}  # no ceiling where a call's fixed cost dominates
-    by = {t["size"]: t for t in record["results"][0]["timings"]}
-    peak = max(bw["by_size"]["4096"]["copy_gbs"], bw["by_size"]["4096"]["add_gbs"])
+    # no ceiling where a call's fixed cost dominates; one per dtype, on arrays of as many
+    # bytes as the kernel's (float32: half the float64 elements)
+    assert set(bw["by_size"]) == {"float64/4096", "float32/4096"}
+    assert bw["by_size"]["float64/4096"]["array_bytes"] == 4096 * 8
+    assert bw["by_size"]["float32/4096"]["array_bytes"] == 4096 * 4
     large = max(bw["copy_gbs"], bw["add_gbs"])  # below 1 000 elements: the large-array one
-    assert by[1]["bw_fraction"] == pytest.approx(by[1]["gbs"] / large)
-    assert by[4096]["bw_fraction"] == pytest.approx(by[4096]["gbs"] / peak)
+    for result in record["results"]:
+        by = {t["size"]: t for t in result["timings"]}
+        ceiling = bw["by_size"][f"{result['dtype']}/4096"]
+        peak = max(ceiling["copy_gbs"], ceiling["add_gbs"])
+        assert by[1]["bw_fraction"] == pytest.approx(by[1]["gbs"] / large)
+        assert by[4096]["bw_fraction"] == pytest.approx(by[4096]["gbs"] / peak)
+
+
+def test_older_records_keyed_their_ceilings_by_size_alone():
+    from symbench.roofline import peak_at
+
+    bw = {
+        "copy_gbs": 10.0,
+        "add_gbs": 12.0,
+        "by_size": {"4096": {"copy_gbs": 50.0, "add_gbs": 40.0}},
+    }
+    assert peak_at(bw, 4096, "float32") == 50.0 and peak_at(bw, 1, "float64") == 12.0
 
 
 def test_variants_run_on_request_and_the_summary_says_what_each_buys(tmp_path, capsys):

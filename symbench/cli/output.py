@@ -178,8 +178,8 @@ def summary_table(record: dict[str, Any]) -> None:
         console.print(
             f"[dim]{dev} bandwidth (measured in this run, {bw['method']}, on "
             f"{bw['array_bytes'] // 2**20} MiB arrays): copy {bw['copy_gbs']:.1f} GB/s, "
-            f"add {bw['add_gbs']:.1f} GB/s; each size's % is of the ceiling measured at that "
-            "size (caches included)[/]"
+            f"add {bw['add_gbs']:.1f} GB/s; each size's % is of the ceiling measured on "
+            "arrays of as many bytes (caches included)[/]"
         )
 
 
