@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,12 @@ from .roofline import (
 from .timing import (
     DEFAULT_MIN_SAMPLE_S,
     DEFAULT_REPEATS,
+    STEADY_MALLOC,
     device_call,
     latencies,
     round_robin,
     served_call,
+    steady_malloc,
     time_end_to_end,
 )
 
@@ -71,6 +73,8 @@ class RunSettings:
     outputs: str = "preallocated where supported"
     # Every timed host array starts at a fixed offset in its pages (timing.placed).
     layout: str = "fixed page offsets"
+    # malloc's thresholds, fixed for the run where the C library allows (timing.steady_malloc)
+    malloc: str = STEADY_MALLOC
 
 
 class Reporter:
@@ -245,6 +249,7 @@ def run(
     """Check, time and record. The store is proven writable before anything is measured."""
     reporter = reporter or Reporter()
     store.ensure_writable()
+    settings = replace(settings, malloc=steady_malloc())
     if settings.threads is not None:
         for b in backends:
             b.set_threads(settings.threads)

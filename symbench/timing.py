@@ -31,6 +31,17 @@ DEFAULT_REPEATS = 7
 COMMON_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 DEFAULT_MIN_SAMPLE_S = 0.01
 
+# glibc's malloc raises its mmap threshold each time a process frees a block mapped above
+# it, so whether a NumPy temporary or a fresh output (8 MB at 10^6 float64) is mapped and
+# page-faulted in on every call depends on what the process did before: the same NumPy
+# kernel ran 36-60 % faster late in one process than early in another. Fixing the
+# thresholds at the values the moving one tops out at (32 MiB on 64-bit) makes every
+# timing the steady state of a long-lived process, from the first call on.
+MMAP_THRESHOLD = 32 * 2**20
+TRIM_THRESHOLD = 128 * 2**20
+STEADY_MALLOC = f"glibc mallopt: mmap_threshold={MMAP_THRESHOLD}, trim_threshold={TRIM_THRESHOLD}"
+SYSTEM_MALLOC = "system default"
+
 
 @dataclass
 class Timing:
@@ -58,6 +69,23 @@ class Timing:
         d = asdict(self)
         d.update(median_s=self.median, iqr_s=self.iqr, min_s=self.min)
         return d
+
+
+def steady_malloc() -> str:
+    """Fix glibc's malloc thresholds in this process (``mallopt``; the gate's workers get
+    the same through ``GLIBC_TUNABLES``). Returns what is in force: ``STEADY_MALLOC``, or
+    ``SYSTEM_MALLOC`` where the C library has no glibc ``mallopt`` (macOS, musl)."""
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return SYSTEM_MALLOC
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    fixed = mallopt(m_mmap_threshold, MMAP_THRESHOLD) == 1
+    fixed = mallopt(m_trim_threshold, TRIM_THRESHOLD) == 1 and fixed
+    return STEADY_MALLOC if fixed else SYSTEM_MALLOC
 
 
 def _run(call: Callable[[], Any], loops: int) -> float:

@@ -321,6 +321,10 @@ def test_runs_sampled_differently_are_not_compared_silently():
     new = {"min_sample_s": 0.01, "sampling": "round-robin"}
     assert method_changes(old, new) == ["sampling: per-pair blocks -> round-robin"]
     assert method_changes(new, dict(new)) == []
+    # a run with malloc's thresholds fixed against one made before: NumPy's allocating
+    # calls moved up to 2x with the process's history then
+    steady = new | {"malloc": "glibc mallopt: mmap_threshold=33554432, trim_threshold=134217728"}
+    assert method_changes(new, steady) == [f"malloc: system default -> {steady['malloc']}"]
 
 
 def test_markdown_and_junit_show_each_pair_for_ci(tmp_path, capsys):

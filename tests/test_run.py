@@ -3,17 +3,20 @@
 import hashlib
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from symbench import get_backend, get_kernel
 from symbench.cli import main
 from symbench.records import Store, load_file
 from symbench.runner import RunSettings, run
+from symbench.timing import STEADY_MALLOC, SYSTEM_MALLOC, steady_malloc
 
 SMALL = ["--sizes", "1,64", "--repeats", "3", "--min-sample-s", "0.001", "--no-progress"]
 
@@ -288,6 +291,34 @@ def test_the_record_says_how_samples_were_taken(recorded):
     assert record["settings"]["sampling"] == "round-robin"
     assert record["settings"]["layout"] == "fixed page offsets"  # timing.placed
     assert record["settings"]["min_repeats"] == 5 and record["settings"]["max_time_s"] > 0
+    assert record["settings"]["malloc"] in (STEADY_MALLOC, SYSTEM_MALLOC)
+
+
+@pytest.mark.skipif(
+    not (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"),
+    reason="mallopt's thresholds are glibc's",
+)
+def test_a_run_fixes_mallocs_moving_thresholds_on_glibc():
+    import ctypes
+
+    # mallinfo2 is glibc 2.33+; without it, the return value is all that can be checked
+    assert steady_malloc() == STEADY_MALLOC
+    # a block above the old 128 kB default and below the fixed threshold comes from the
+    # heap now: freeing it keeps the heap, where a mapped block would be unmapped
+    libc = ctypes.CDLL(None)
+    if not hasattr(libc, "mallinfo2"):
+        return
+
+    class Mallinfo2(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+            "uordblks", "fordblks", "keepcost")]  # fmt: skip
+
+    libc.mallinfo2.restype = Mallinfo2
+    mapped_before = libc.mallinfo2().hblkhd
+    block = np.empty(4 * 2**20, dtype=np.uint8)  # 4 MiB
+    assert libc.mallinfo2().hblkhd - mapped_before < 4 * 2**20  # not a fresh mapping
+    del block
 
 
 def test_the_record_says_where_the_run_spent_its_time(recorded):

@@ -41,6 +41,7 @@ METHOD_FIELDS = {
     "threads": None,
     "outputs": "allocated",
     "layout": "as allocated",
+    "malloc": "system default",
 }
 
 
