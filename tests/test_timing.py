@@ -196,13 +196,22 @@ def test_backends_that_can_write_into_an_output_are_timed_that_way(backend):
     assert (c.fn_out is None) == (backend == "numpy")
 
 
-def test_the_cpu_ceiling_is_the_better_of_all_cores_and_one_thread(monkeypatch):
+def test_the_cpu_ceiling_is_the_best_of_all_cores_and_one_thread(monkeypatch):
     from symbench import roofline
 
     fast = {"method": "threads", "copy_gbs": 9.0, "add_gbs": 8.0}
     slow = {"method": "numpy copyto / add, single thread", "copy_gbs": 3.0, "add_gbs": 2.0}
     monkeypatch.setattr(roofline, "bandwidth", lambda device, **kw: fast)
-    monkeypatch.setattr(roofline, "cpu_bandwidth", lambda **kw: slow)
+    monkeypatch.setattr(roofline, "single_thread_bandwidths", lambda **kw: [slow])
     assert roofline.ceiling("cpu", elements=10) is fast
     fast = {"method": "threads", "copy_gbs": 1.0, "add_gbs": 1.0}  # dispatch costs more
     assert roofline.ceiling("cpu", elements=10) is slow
+
+
+def test_one_thread_is_measured_with_compiled_loops_as_well_as_numpy():
+    from symbench import get_backend, roofline
+
+    methods = [m["method"] for m in roofline.single_thread_bandwidths(elements=4096, repeats=2)]
+    assert methods[-1] == "numpy copyto / add, single thread"
+    if get_backend("numba").unavailable_reason() is None:
+        assert methods[:-1] == ["numba loop copy / add, single thread"]  # not its variants

@@ -119,6 +119,15 @@ class NumbaBackend(Backend):
         super().check_available()
         _import_numba()
 
+    def measure_bandwidth(self, device: str, **kwargs) -> dict | None:
+        """Copy and add as compiled loops on one thread: on arrays that fit a cache, where
+        a call's fixed cost counts, a ceiling with NumPy's dispatch cost (about a
+        microsecond) in it would sit below what a compiled kernel reaches."""
+        if device != "cpu":
+            return None
+        copy, add = _stream_loops(parallel=False)
+        return threaded_cpu_bandwidth(copy, add, "numba loop copy / add, single thread", **kwargs)
+
     def _compile(self, kernel: Kernel, dtype: str, device: str) -> Compiled:
         numba = _import_numba()
         scalar = lambdify_checked(kernel, "math", self.id, arrays=False)
@@ -187,12 +196,13 @@ class NumbaFastMathBackend(NumbaBackend):
         return super().export_options(compiled, kernel) | {"fastmath": True}
 
 
-_STREAM: list = []
+_STREAM: dict[bool, list] = {}
 
 
-def _stream_loops():
-    """STREAM copy and add as numba prange loops, compiled once per process."""
-    if not _STREAM:
+def _stream_loops(parallel: bool = True):
+    """STREAM copy and add as numba loops (``prange`` on all cores, or one thread),
+    compiled once per process."""
+    if parallel not in _STREAM:
         numba = _import_numba()
 
         def copy(a, b):
@@ -203,8 +213,8 @@ def _stream_loops():
             for i in numba.prange(a.shape[0]):
                 c[i] = a[i] + b[i]
 
-        _STREAM.extend(numba.njit(parallel=True)(f) for f in (copy, add))
-    return _STREAM
+        _STREAM[parallel] = [numba.njit(parallel=parallel)(f) for f in (copy, add)]
+    return _STREAM[parallel]
 
 
 _LOOP = """\
