@@ -171,6 +171,21 @@ def test_cython_module_that_fails_to_build_leaves_each_kernel_to_build_alone(
 
 
 @pytest.mark.slow
+def test_cython_kernel_whose_shared_module_is_gone_is_built_alone(tmp_cache):
+    import shutil
+
+    b = _cython_or_skip()
+    kernels = [get_kernel("add"), get_kernel("rbf")]
+    b.prepare(kernels, ["float64"])
+    shared = b.compile(kernels[0], "float64")
+    assert shared.build["module_kernels"] == 2
+    shutil.rmtree(Path(shared.build["module_path"]).parent)
+    alone = b.compile(kernels[0], "float64")
+    assert alone.build["module_kernels"] == 1 and not alone.build["cache_hit"]
+    assert b.compile(kernels[0], "float64").build["cache_hit"]
+
+
+@pytest.mark.slow
 def test_cython_kernel_whose_module_is_gone_is_built_again(tmp_cache):
     import shutil
 

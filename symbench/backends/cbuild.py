@@ -185,6 +185,10 @@ class BuildCache:
         index.mkdir(exist_ok=True)
         atomic_write_bytes(index / f"{expr_key}.json", json.dumps({"key": key}).encode())
 
+    def discard(self, key: str) -> None:
+        """Remove an entry (one whose module is gone, before it is built again)."""
+        shutil.rmtree(self.root / key, ignore_errors=True)
+
     def staging(self) -> Path:
         return Path(tempfile.mkdtemp(prefix=".build-", dir=self.root))
 

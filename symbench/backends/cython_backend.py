@@ -251,6 +251,9 @@ class CythonBackend(Backend):
         else:
             elapsed = hit[1]["build_s"]
         for p in planned:
+            if cache.lookup(p.key) is not None:
+                continue  # another process published it meanwhile
+            cache.discard(p.key)  # an entry whose module was removed
             cache.publish(
                 cache.staging(),
                 p.key,
