@@ -26,6 +26,9 @@ from .records import ResultView, Store, open_store
 from .runner import Reporter, RunSettings, run
 
 RANK_BY = ("p50", "p99")
+# Single-call latencies per size when recommend measures: what it ranks, so more of them
+# than a run keeps (symbench run: 30 ms).
+RECOMMEND_LATENCY_S = 0.1
 DEFAULT_BATCHES = (1, 64, 4096)  # one request, a small batch, a large one
 
 
@@ -192,6 +195,7 @@ def recommend(
             dtypes=(dtype,),
             devices=(device,),
             measure_bandwidth=False,  # latency is the question here, not the roofline
+            latency_s=RECOMMEND_LATENCY_S,
         )
         record, _ = run(
             [kernel],

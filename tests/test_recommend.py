@@ -8,8 +8,9 @@ import pytest
 import symbench
 from symbench import BadInput, Kernel, get_kernel
 from symbench.cli import main
-from symbench.recommend import recommend
+from symbench.recommend import RECOMMEND_LATENCY_S, recommend
 from symbench.records import Store
+from symbench.runner import RunSettings
 
 BACKENDS = ["numpy", "numba"]
 
@@ -51,6 +52,8 @@ def test_latency_percentiles_come_from_single_calls(first, store):
     assert lat["calls"] == len(lat["samples"]) >= 5
     assert lat["p50_s"] == pytest.approx(float(np.percentile(lat["samples"], 50)))
     assert lat["p99_s"] == pytest.approx(float(np.percentile(lat["samples"], 99)))
+    # recommend measures latency, what it ranks, longer than a run does
+    assert record["settings"]["latency_s"] == RECOMMEND_LATENCY_S > RunSettings().latency_s
 
 
 def test_another_expression_never_borrows_numbers(first, store):
