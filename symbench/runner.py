@@ -33,7 +33,7 @@ from .timing import (
     DEFAULT_REPEATS,
     STEADY_MALLOC,
     device_call,
-    latencies,
+    latencies_round_robin,
     round_robin,
     served_call,
     steady_malloc,
@@ -186,14 +186,24 @@ def _time_group(group, size: int, settings: RunSettings, on_size) -> None:
         min_repeats=settings.min_repeats,
         max_time_s=settings.max_time_s,
     )
-    for job, call, first, t in zip(ready, served, firsts, timings):
-        if isinstance(t, Exception):
-            job.error = f"{type(t).__name__}: {t}"
+    timed = [i for i, t in enumerate(timings) if not isinstance(t, Exception)]
+    lats: dict[int, dict[str, Any] | Exception | None] = dict.fromkeys(timed)
+    if settings.latency_s > 0:  # the calls symbench.compile hands out, round-robin too
+        found = latencies_round_robin(
+            [served[i] for i in timed],
+            budget_s=settings.latency_s,
+            typical_s=[timings[i].min for i in timed],
+        )
+        lats.update(zip(timed, found))
+    for i, (job, first, t) in enumerate(zip(ready, firsts, timings)):
+        if isinstance(t, Exception) or isinstance(lats[i], Exception):
+            broke = t if isinstance(t, Exception) else lats[i]
+            job.error = f"{type(broke).__name__}: {broke}"
             continue
         try:
             key = (job.kernel.name, job.dtype)
             job.out["timings"].append(
-                _timing_entry(job, size, inputs_by[key], hashes[key], call, first, t, settings)
+                _timing_entry(job, size, inputs_by[key], hashes[key], lats[i], first, t, settings)
             )
         except Exception as exc:
             job.error = f"{type(exc).__name__}: {exc}"
@@ -202,13 +212,8 @@ def _time_group(group, size: int, settings: RunSettings, on_size) -> None:
 
 
 def _timing_entry(
-    job: TimingJob, size, inputs, inputs_sha256, call, first, t, settings
+    job: TimingJob, size, inputs, inputs_sha256, latency, first, t, settings
 ) -> dict[str, Any]:
-    latency = (
-        latencies(call, budget_s=settings.latency_s, typical_s=t.min)
-        if settings.latency_s > 0
-        else None
-    )
     end_to_end = None
     if job.device != "cpu":  # an accelerator: the transfers are reported separately
         e2e = time_end_to_end(

@@ -259,23 +259,49 @@ LATENCY_CALLS = (3, 400)  # fewest and most single calls for the per-call percen
 
 
 def latencies(call: Callable[[], Any], *, budget_s: float, typical_s: float) -> dict[str, Any]:
-    """Per-call latencies (serving cares about the tail, which sample means hide): as many
-    single timed calls as fit in ``budget_s`` at ``typical_s`` each, within LATENCY_CALLS,
-    so fast kernels get hundreds of calls and slow ones a few (with fewer than 100 calls
-    the p99 is close to the maximum; ``calls`` says how many). p50/p90/p99/max and every
-    raw value. The call is warm (already timed)."""
+    """Per-call latencies of one callable (``latencies_round_robin`` of one)."""
+    (found,) = latencies_round_robin([call], budget_s=budget_s, typical_s=[typical_s])
+    if isinstance(found, Exception):
+        raise found
+    return found
+
+
+def latencies_round_robin(
+    calls: list[Callable[[], Any]], *, budget_s: float, typical_s: list[float]
+) -> list[dict[str, Any] | Exception]:
+    """Per-call latencies (serving cares about the tail, which sample means hide): for each
+    callable, as many single timed calls as fit in ``budget_s`` at its ``typical_s``, within
+    LATENCY_CALLS, so fast kernels get hundreds of calls and slow ones a few (with fewer
+    than 100 calls the p99 is close to the maximum; ``calls`` says how many).
+
+    Taken in rounds, one call of each callable per round (alternate rounds reversed), as
+    ``round_robin`` takes samples: a burst of load lands on one call of many callables, not
+    on all the calls of one, whose p50 ``recommend`` would then rank too low. p50/p90/p99/
+    max and every raw value; a callable that raises keeps the exception in its place. The
+    calls are warm (already timed)."""
     lo, hi = LATENCY_CALLS
-    n = int(min(hi, max(lo, budget_s / max(typical_s, 1e-9))))
+    counts = [int(min(hi, max(lo, budget_s / max(t, 1e-9)))) for t in typical_s]
+    taken: list[list[float]] = [[] for _ in calls]
+    failed: list[Exception | None] = [None] * len(calls)
     clock = time.perf_counter
-    out = []
     with _no_fp_warnings(), _quiet():
-        for _ in range(n):
-            start = clock()
-            call()
-            out.append(clock() - start)
+        for r in range(max(counts, default=0)):
+            for i in range(len(calls)) if r % 2 == 0 else reversed(range(len(calls))):
+                if r >= counts[i] or failed[i] is not None:
+                    continue
+                try:
+                    start = clock()
+                    calls[i]()
+                    taken[i].append(clock() - start)
+                except Exception as exc:
+                    failed[i] = exc
+    return [failed[i] or _percentiles(taken[i]) for i in range(len(calls))]
+
+
+def _percentiles(out: list[float]) -> dict[str, Any]:
     p50, p90, p99 = np.percentile(out, [50, 90, 99])
     return {
-        "calls": n,
+        "calls": len(out),
         "p50_s": float(p50),
         "p90_s": float(p90),
         "p99_s": float(p99),

@@ -215,3 +215,35 @@ def test_one_thread_is_measured_with_compiled_loops_as_well_as_numpy():
     assert methods[-1] == "numpy copyto / add, single thread"
     if get_backend("numba").unavailable_reason() is None:
         assert methods[:-1] == ["numba loop copy / add, single thread"]  # not its variants
+
+
+def test_latencies_are_taken_in_rounds_across_callables():
+    from symbench.timing import LATENCY_CALLS, latencies_round_robin
+
+    log = []
+
+    def make(name):
+        return lambda: log.append(name)
+
+    slow_typical, fast_typical = 1.0, 1e-6  # the fewest calls, and the most
+    a, b = latencies_round_robin(
+        [make("a"), make("b")], budget_s=0.01, typical_s=[slow_typical, fast_typical]
+    )
+    lo, hi = LATENCY_CALLS
+    assert a["calls"] == lo and b["calls"] == hi and len(b["samples"]) == hi
+    # one call of each per round, alternate rounds reversed; then the fast one alone
+    assert log[: 2 * lo] == ["a", "b", "b", "a", "a", "b"][: 2 * lo]
+    assert log[2 * lo :] == ["b"] * (hi - lo)
+    assert a["p50_s"] <= a["p99_s"] <= a["max_s"]
+
+
+def test_a_callable_that_raises_keeps_its_error_and_the_others_go_on():
+    from symbench.timing import latencies_round_robin
+
+    def broken():
+        raise RuntimeError("device lost")
+
+    bad, good = latencies_round_robin(
+        [broken, lambda: None], budget_s=0.001, typical_s=[1e-4, 1e-4]
+    )
+    assert isinstance(bad, RuntimeError) and good["calls"] == 10
