@@ -274,25 +274,27 @@ def latencies_round_robin(
     LATENCY_CALLS, so fast kernels get hundreds of calls and slow ones a few (with fewer
     than 100 calls the p99 is close to the maximum; ``calls`` says how many).
 
-    Taken in rounds, one call of each callable per round (alternate rounds reversed), as
-    ``round_robin`` takes samples: a burst of load lands on one call of many callables, not
-    on all the calls of one, whose p50 ``recommend`` would then rank too low. p50/p90/p99/
-    max and every raw value; a callable that raises keeps the exception in its place. The
-    calls are warm (already timed)."""
+    Taken in LATENCY_CALLS[0] rounds, a block of consecutive calls of each callable per
+    round (alternate rounds reversed), as ``round_robin`` takes samples: a burst of load
+    lands on a block of many callables, not on all the calls of one, whose p50 ``recommend``
+    would then rank too low. Blocks, not single calls in turn: a served process calls one
+    backend back to back, and a call right after another library's (whose thread pool may
+    still spin) is not what it sees. p50/p90/p99/max and every raw value; a callable that
+    raises keeps the exception in its place. The calls are warm (already timed)."""
     lo, hi = LATENCY_CALLS
     counts = [int(min(hi, max(lo, budget_s / max(t, 1e-9)))) for t in typical_s]
     taken: list[list[float]] = [[] for _ in calls]
     failed: list[Exception | None] = [None] * len(calls)
     clock = time.perf_counter
     with _no_fp_warnings(), _quiet():
-        for r in range(max(counts, default=0)):
+        for r in range(lo):
             for i in range(len(calls)) if r % 2 == 0 else reversed(range(len(calls))):
-                if r >= counts[i] or failed[i] is not None:
-                    continue
+                block = -(-counts[i] * (r + 1) // lo) - len(taken[i])  # spread evenly
                 try:
-                    start = clock()
-                    calls[i]()
-                    taken[i].append(clock() - start)
+                    for _ in range(block if failed[i] is None else 0):
+                        start = clock()
+                        calls[i]()
+                        taken[i].append(clock() - start)
                 except Exception as exc:
                     failed[i] = exc
     return [failed[i] or _percentiles(taken[i]) for i in range(len(calls))]
