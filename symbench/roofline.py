@@ -23,19 +23,20 @@ MIN_CEILING_ELEMENTS = 1000
 def cpu_bandwidth(elements: int = DEFAULT_ELEMENTS, repeats: int = 5) -> dict[str, Any]:
     """Copy and add with NumPy on one thread: the fallback when no threaded backend can
     measure all cores (``bandwidth``)."""
-    a = np.random.default_rng(0).random(elements)
-    b = np.empty_like(a)
-    c = np.empty_like(a)
-    copy = measure(lambda: np.copyto(b, a), repeats=repeats, warmup=1)
-    add = measure(lambda: np.add(a, b, out=c), repeats=repeats, warmup=1)
-    return stream_result("cpu", "numpy copyto / add, single thread", a.nbytes, copy, add)
+    return loop_bandwidth(
+        lambda a, b: np.copyto(b, a),
+        lambda a, b, c: np.add(a, b, out=c),
+        "numpy copyto / add, single thread",
+        elements=elements,
+        repeats=repeats,
+    )
 
 
-def threaded_cpu_bandwidth(
+def loop_bandwidth(
     copy_fn, add_fn, method: str, elements: int = DEFAULT_ELEMENTS, repeats: int = 5
 ) -> dict[str, Any]:
-    """Copy and add on all cores with a threaded backend's own loops ``copy_fn(a, b)`` and
-    ``add_fn(a, b, c)`` (float64, outputs preallocated), timed like every kernel."""
+    """Copy and add with a backend's own loops ``copy_fn(a, b)`` and ``add_fn(a, b, c)``
+    (float64, outputs preallocated), timed like every kernel."""
     a = np.random.default_rng(0).random(elements)
     b = np.empty_like(a)
     c = np.empty_like(a)

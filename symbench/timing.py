@@ -41,6 +41,10 @@ MMAP_THRESHOLD = 32 * 2**20
 TRIM_THRESHOLD = 128 * 2**20
 STEADY_MALLOC = f"glibc mallopt: mmap_threshold={MMAP_THRESHOLD}, trim_threshold={TRIM_THRESHOLD}"
 SYSTEM_MALLOC = "system default"
+# The same thresholds for a process started with them (the gate's workers).
+GLIBC_TUNABLES = (
+    f"glibc.malloc.mmap_threshold={MMAP_THRESHOLD}:glibc.malloc.trim_threshold={TRIM_THRESHOLD}"
+)
 
 
 @dataclass
@@ -256,14 +260,6 @@ def interleave(
 
 
 LATENCY_CALLS = (3, 400)  # fewest and most single calls for the per-call percentiles
-
-
-def latencies(call: Callable[[], Any], *, budget_s: float, typical_s: float) -> dict[str, Any]:
-    """Per-call latencies of one callable (``latencies_round_robin`` of one)."""
-    (found,) = latencies_round_robin([call], budget_s=budget_s, typical_s=[typical_s])
-    if isinstance(found, Exception):
-        raise found
-    return found
 
 
 def latencies_round_robin(

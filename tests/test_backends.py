@@ -200,7 +200,7 @@ def test_cython_kernel_whose_module_is_gone_is_built_again(tmp_cache):
 @pytest.mark.parametrize(
     ("backend", "generator"),
     [
-        ("cython", "symbench.backends.cython_backend.pyx_source"),
+        ("cython", "symbench.backends.cython_backend.pyx_section"),
         ("ufuncify", "symbench.backends.ufuncify_backend.c_function"),
     ],
 )

@@ -145,17 +145,19 @@ def test_round_robin_gives_slow_callables_fewer_samples_within_max_time():
 
     def slow():
         log.append("slow")
-        time.sleep(0.004)
+        time.sleep(0.02)
 
     def fast():
         log.append("fast")
         time.sleep(0.0002)
 
+    # margins wide enough for a loaded machine: a sleep never returns early, and the fast
+    # one's 1 ms samples may take 8 ms each and still fit
     s, f = round_robin(
-        [slow, fast], repeats=6, min_sample_s=0.001, warmup=1, min_repeats=3, max_time_s=0.01
+        [slow, fast], repeats=6, min_sample_s=0.001, warmup=1, min_repeats=3, max_time_s=0.05
     )
-    assert s.loops == 1 and len(s.samples) == 3  # 6 x 4 ms > 10 ms: down to the floor
-    assert len(f.samples) == 6  # its 6 samples fit in 10 ms
+    assert s.loops == 1 and len(s.samples) == 3  # 6 x 20 ms > 50 ms: down to the floor
+    assert len(f.samples) == 6  # its 6 samples fit in 50 ms
     # the slow one sits out the last three rounds
     assert "slow" not in log[-3 * f.loops :] and log[-3 * f.loops - 1 - f.loops] == "slow"
 

@@ -26,7 +26,7 @@ import numpy as np
 from ..cache import atomic_write_bytes, cache_dir
 from ..errors import Unsupported
 from ..kernels.core import Kernel
-from ..roofline import threaded_cpu_bandwidth
+from ..roofline import loop_bandwidth
 from .base import Backend, Compiled, writing_into
 from .codegen import Variant, lambdified_source, lambdify_checked, source_hash
 
@@ -126,7 +126,7 @@ class NumbaBackend(Backend):
         if device != "cpu":
             return None
         copy, add = _stream_loops(parallel=False)
-        return threaded_cpu_bandwidth(copy, add, "numba loop copy / add, single thread", **kwargs)
+        return loop_bandwidth(copy, add, "numba loop copy / add, single thread", **kwargs)
 
     def _compile(self, kernel: Kernel, dtype: str, device: str) -> Compiled:
         numba = _import_numba()
@@ -250,7 +250,7 @@ class NumbaParallelBackend(NumbaBackend):
         numba = _import_numba()
         copy, add = _stream_loops()
         method = f"numba prange copy / add, {numba.get_num_threads()} threads"
-        return threaded_cpu_bandwidth(copy, add, method, **kwargs)
+        return loop_bandwidth(copy, add, method, **kwargs)
 
     def set_threads(self, n: int) -> None:
         # Once numba is loaded its pool size is fixed (NUMBA_NUM_THREADS must not change

@@ -34,6 +34,7 @@ from ..backends import REGISTRY, get_backend
 from ..errors import SymbenchError
 from ..records.provenance import environment_changes
 from ..runner import Reporter
+from ..timing import GLIBC_TUNABLES
 from .records_mode import record_samples
 from .report import (
     DEFAULT_ALPHA,
@@ -49,15 +50,9 @@ from .rerun import compare_paired
 
 DEFAULT_TIMEOUT_S = 300.0  # one answer (a cold Cython build is the slowest, seconds)
 
-# Both workers start alike. glibc's malloc moves its mmap threshold as a process frees
-# large blocks, so whether NumPy's temporaries (800 kB at 10^5 float64) are page-faulted
-# in on every call depends on the process's history: the same gelu ran 38 % faster in
-# one of two identical workers. Fixed thresholds (glibc's tunables; ignored elsewhere)
-# and a fixed hash seed make the two processes the same kind of process.
-SAME_PROCESS_ENV = {
-    "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=134217728",
-    "PYTHONHASHSEED": "0",
-}
+# Both workers start alike: malloc's thresholds fixed (why: timing.steady_malloc; glibc's
+# tunables, ignored elsewhere) and a fixed hash seed make them the same kind of process.
+SAME_PROCESS_ENV = {"GLIBC_TUNABLES": GLIBC_TUNABLES, "PYTHONHASHSEED": "0"}
 
 
 class WorkerFailed(SymbenchError):
