@@ -10,19 +10,29 @@ Measure with nothing else running (docs/measured.md).
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 import numpy as np
 
 from symbench import get_backend, get_kernel, make_inputs
+from symbench.errors import SymbenchError
 from symbench.timing import measure, served_call, steady_malloc
 
 
 def main() -> int:
-    mode, name = sys.argv[1], sys.argv[2]
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("mode", choices=("default", "fixed"))
+    p.add_argument("kernel")
+    args = p.parse_args()
+    mode, name = args.mode, args.kernel
+    try:
+        kernel = get_kernel(name)
+    except SymbenchError as exc:
+        print(f"malloc_history: {exc}", file=sys.stderr)
+        return 2
     if mode == "fixed":
         steady_malloc()
-    kernel = get_kernel(name)
     call = served_call(
         get_backend("numpy").compile(kernel, "float64"), make_inputs(kernel, 10**6, "float64")
     )

@@ -10,18 +10,31 @@ Measure with nothing else running (docs/measured.md).
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 import symbench.backends.cython_backend as cb
 from symbench import get_backend, get_kernel, make_inputs
+from symbench.errors import SymbenchError
 from symbench.timing import device_call, round_robin
 
 
 def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("kernel", nargs="?", default="hydrogen_r31")
+    p.add_argument("chunk", nargs="?", type=int, default=4096, help="numba chunk size")
+    args = p.parse_args()
+    chunk = args.chunk
+    try:
+        kernel = get_kernel(args.kernel)
+        for backend in ("cython", "cython-parallel", "numba", "numba-parallel"):
+            if reason := get_backend(backend).unavailable_reason():
+                raise SymbenchError(f"{backend} is unavailable here: {reason}")
+    except SymbenchError as exc:
+        print(f"parallel_schedule: {exc}", file=sys.stderr)
+        return 2
     import numba
 
-    kernel = get_kernel(sys.argv[1] if len(sys.argv) > 1 else "hydrogen_r31")
-    chunk = int(sys.argv[2]) if len(sys.argv) > 2 else 4096
     x = make_inputs(kernel, 10**6, "float64")
     calls = {
         b: device_call(get_backend(b).compile(kernel, "float64"), x)
