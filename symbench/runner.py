@@ -33,11 +33,13 @@ from .timing import (
     DEFAULT_REPEATS,
     STEADY_MALLOC,
     device_call,
+    latencies_from_samples,
     latencies_round_robin,
     round_robin,
     served_call,
     steady_malloc,
     time_end_to_end,
+    timed_is_served,
 )
 
 DEFAULT_SIZES = (1, 1_000, 1_000_000)
@@ -160,7 +162,7 @@ def _groups(jobs: list[TimingJob], size: int, settings: RunSettings):
 def _time_group(group, size: int, settings: RunSettings, on_size) -> None:
     inputs_by: dict[tuple[str, str], list[np.ndarray]] = {}
     hashes: dict[tuple[str, str], str] = {}  # hashed once per kernel and dtype, not per pair
-    ready, calls, served, firsts = [], [], [], []
+    ready, calls, served, firsts, warmed = [], [], [], [], []
     for job in group:
         key = (job.kernel.name, job.dtype)
         if key not in inputs_by:
@@ -175,6 +177,8 @@ def _time_group(group, size: int, settings: RunSettings, on_size) -> None:
             # backend can write into one; latencies of the call symbench.compile hands out
             calls.append(device_call(job.compiled, inputs_by[key]))
             served.append(served_call(job.compiled, inputs_by[key]))
+            # the first call was of the timed function itself: it was the warm-up
+            warmed.append(firsts[-1] if timed_is_served(job.compiled) else None)
             ready.append(job)
         except Exception as exc:
             job.error = f"{type(exc).__name__}: {exc}"
@@ -185,16 +189,21 @@ def _time_group(group, size: int, settings: RunSettings, on_size) -> None:
         warmup=1,
         min_repeats=settings.min_repeats,
         max_time_s=settings.max_time_s,
+        warmed=warmed,
     )
     timed = [i for i, t in enumerate(timings) if not isinstance(t, Exception)]
     lats: dict[int, dict[str, Any] | Exception | None] = dict.fromkeys(timed)
     if settings.latency_s > 0:  # the calls symbench.compile hands out, round-robin too
+        for i in timed:
+            if warmed[i] is not None:  # samples of the served call itself, if one call each
+                lats[i] = latencies_from_samples(timings[i], settings.latency_s)
+        fresh = [i for i in timed if lats[i] is None]
         found = latencies_round_robin(
-            [served[i] for i in timed],
+            [served[i] for i in fresh],
             budget_s=settings.latency_s,
-            typical_s=[timings[i].min for i in timed],
+            typical_s=[timings[i].min for i in fresh],
         )
-        lats.update(zip(timed, found))
+        lats.update(zip(fresh, found))
     for i, (job, first, t) in enumerate(zip(ready, firsts, timings)):
         if isinstance(t, Exception) or isinstance(lats[i], Exception):
             broke = t if isinstance(t, Exception) else lats[i]

@@ -173,6 +173,7 @@ def round_robin(
     shared_loops: bool = False,
     min_repeats: int | None = None,
     max_time_s: float | None = None,
+    warmed: list[float | None] | None = None,
 ) -> list[Timing | Exception]:
     """Samples of several callables taken in turns: round ``i`` takes sample ``i`` of each
     (odd rounds in reverse order), so a burst of load or a drift of the machine's speed is
@@ -185,6 +186,10 @@ def round_robin(
     whose ``repeats`` samples would take longer than that gets fewer, down to
     ``min_repeats``, and sits out the last rounds: slow calls need fewer samples to be
     measured well, and a run's time goes where the spread is.
+
+    ``warmed[i]``, where not None, is the time of a call of ``calls[i]`` the caller has
+    just made (the same function on the same inputs): it stands in for the warm-up calls
+    and for the first calibration run.
     """
     if repeats < 1:
         raise ValueError("repeats must be at least 1")
@@ -197,8 +202,8 @@ def round_robin(
     with _no_fp_warnings():
         for i, call in enumerate(calls):
             try:
-                warm_s = None
-                for _ in range(warmup):
+                warm_s = warmed[i] if warmed else None
+                for _ in range(warmup if warm_s is None else 0):
                     start = time.perf_counter()
                     call()
                     warm_s = time.perf_counter() - start
@@ -225,7 +230,16 @@ def round_robin(
                         samples[i].append(_run(calls[i], loops[i]) / loops[i])
                     except Exception as exc:
                         failed[i] = exc
-    return [failed[i] or Timing(samples[i], loops[i], warmup, calibration_s[i]) for i in range(n)]
+    return [
+        failed[i]
+        or Timing(
+            samples[i],
+            loops[i],
+            0 if warmed and warmed[i] is not None else warmup,
+            calibration_s[i],
+        )
+        for i in range(n)
+    ]
 
 
 def interleave(
@@ -277,8 +291,8 @@ def latencies_round_robin(
     backend back to back, and a call right after another library's (whose thread pool may
     still spin) is not what it sees. p50/p90/p99/max and every raw value; a callable that
     raises keeps the exception in its place. The calls are warm (already timed)."""
-    lo, hi = LATENCY_CALLS
-    counts = [int(min(hi, max(lo, budget_s / max(t, 1e-9)))) for t in typical_s]
+    lo = LATENCY_CALLS[0]
+    counts = [latency_calls(budget_s, t) for t in typical_s]
     taken: list[list[float]] = [[] for _ in calls]
     failed: list[Exception | None] = [None] * len(calls)
     clock = time.perf_counter
@@ -294,6 +308,23 @@ def latencies_round_robin(
                 except Exception as exc:
                     failed[i] = exc
     return [failed[i] or _percentiles(taken[i]) for i in range(len(calls))]
+
+
+def latency_calls(budget_s: float, typical_s: float) -> int:
+    """How many single calls ``latencies_round_robin`` takes of a call of ``typical_s``."""
+    lo, hi = LATENCY_CALLS
+    return int(min(hi, max(lo, budget_s / max(typical_s, 1e-9))))
+
+
+def latencies_from_samples(timing: Timing, budget_s: float) -> dict[str, Any] | None:
+    """The per-call latencies a Timing already holds: where every sample is one call
+    (``loops == 1``) of the very call a caller makes (``timed_is_served``), its samples
+    are single-call latencies, and where there are at least as many as
+    ``latencies_round_robin`` would take within ``budget_s``, timing the call again would
+    only add to the run's time. None otherwise."""
+    if timing.loops != 1 or len(timing.samples) < latency_calls(budget_s, timing.min):
+        return None
+    return _percentiles(list(timing.samples)) | {"from": "timing samples"}
 
 
 def _percentiles(out: list[float]) -> dict[str, Any]:
@@ -367,6 +398,17 @@ def served_function(compiled) -> Callable[..., Any]:
         return np.asarray(to_host(fn(*arrays)))
 
     return to_numpy
+
+
+def timed_is_served(compiled) -> bool:
+    """Whether ``device_call`` times the very function ``symbench.compile`` hands out: a
+    host backend that allocates its result (NumPy, numexpr, SymEngine). Its first call
+    is then also its warm-up, and its one-call samples are served latencies."""
+    return (
+        compiled.device == "cpu"
+        and compiled.fn_out is None
+        and served_function(compiled) is compiled.fn
+    )
 
 
 def served_call(compiled, inputs: list[np.ndarray]) -> Callable[[], Any]:

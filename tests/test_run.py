@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from symbench import get_backend, get_kernel
+from symbench import get_backend, get_kernel, runner
 from symbench.cli import main
 from symbench.records import Store, load_file
 from symbench.runner import RunSettings, run
@@ -363,6 +363,35 @@ def test_each_timing_says_how_its_output_was_made(tmp_path):
     assert output == {"numpy": {"allocated"}, "numba": {"preallocated"}}
     assert record["settings"]["outputs"] == "preallocated where supported"
     assert all(t["latency"]["calls"] >= 5 for r in record["results"] for t in r["timings"])
+
+
+def test_a_long_served_call_is_not_timed_twice(tmp_path, monkeypatch):
+    from symbench import timing
+
+    # NumPy's call is the served call; with one-call samples they are its latencies
+    settings = RunSettings(
+        sizes=(200_000,), dtypes=("float64",), repeats=3, min_sample_s=1e-6, latency_s=1e-4,
+        check_size=200, measure_bandwidth=False,
+    )  # fmt: skip
+    monkeypatch.setattr(runner, "latencies_round_robin", _refuse_numpy(timing))
+    record, _ = run(
+        [get_kernel("gelu")], [get_backend("numpy"), get_backend("numba")], settings,
+        Store(tmp_path),
+    )  # fmt: skip
+    (np_t,) = [t for r in record["results"] if r["backend"] == "numpy" for t in r["timings"]]
+    (nb_t,) = [t for r in record["results"] if r["backend"] == "numba" for t in r["timings"]]
+    assert np_t["loops"] == 1 and np_t["warmup_calls"] == 0
+    assert np_t["latency"]["from"] == "timing samples"
+    assert np_t["latency"]["samples"] == np_t["samples"]
+    assert "from" not in nb_t["latency"] and nb_t["warmup_calls"] == 1  # measured apart
+
+
+def _refuse_numpy(timing):
+    def latencies(calls, **kw):
+        assert len(calls) == 1, "only numba's served call is measured again"
+        return timing.latencies_round_robin(calls, **kw)
+
+    return latencies
 
 
 def test_each_size_is_judged_against_the_ceiling_measured_at_that_size(tmp_path):

@@ -253,3 +253,51 @@ def test_a_callable_that_raises_keeps_its_error_and_the_others_go_on():
         [broken, lambda: None], budget_s=0.001, typical_s=[1e-4, 1e-4]
     )
     assert isinstance(bad, RuntimeError) and good["calls"] == 10
+
+
+def test_a_call_already_made_stands_in_for_the_warm_up():
+    from symbench.timing import round_robin
+
+    log = []
+
+    def make(name):
+        def call():
+            log.append(name)
+            time.sleep(0.02)
+
+        return call
+
+    warmed, cold = round_robin(
+        [make("warmed"), make("cold")], repeats=3, min_sample_s=0.01, warmup=1,
+        warmed=[0.02, None],
+    )  # fmt: skip
+    # 0.02 s >= the sample: one loop, no warm-up and no calibration run for "warmed"
+    assert log.count("warmed") == 3 and log.count("cold") == 4
+    assert warmed.warmup_calls == 0 and cold.warmup_calls == 1
+    assert warmed.loops == cold.loops == 1
+
+
+def test_one_call_samples_of_the_served_call_are_its_latencies():
+    from symbench.timing import Timing, latencies_from_samples
+
+    long = Timing([0.02, 0.03, 0.025, 0.021, 0.022], loops=1, warmup_calls=0)
+    lat = latencies_from_samples(long, budget_s=0.03)  # 3 calls of 20 ms would be taken
+    assert lat["calls"] == 5 and lat["samples"] == long.samples
+    assert lat["p50_s"] == 0.022 and lat["max_s"] == 0.03 and lat["from"] == "timing samples"
+    # a budget that asks for more single calls than the samples hold: measure them
+    assert latencies_from_samples(long, budget_s=0.2) is None
+    # samples of many calls each are means, not latencies
+    assert latencies_from_samples(Timing([0.001] * 5, 10, 1), budget_s=0.001) is None
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", "cython", "jax", "numexpr", "symengine"])
+def test_only_a_host_backend_that_allocates_is_timed_as_it_is_served(backend):
+    from symbench import get_backend, get_kernel
+    from symbench.timing import timed_is_served
+
+    b = get_backend(backend)
+    if b.unavailable_reason():
+        pytest.skip(b.unavailable_reason())
+    c = b.compile(get_kernel("add"), "float64")
+    # numba and cython are timed writing into an output, jax on device arrays
+    assert timed_is_served(c) == (backend in ("numpy", "numexpr", "symengine"))
