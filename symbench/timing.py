@@ -199,11 +199,13 @@ def round_robin(
     per_call = [0.0] * n
     calibration_s = [0.0] * n
     samples: list[list[float]] = [[] for _ in calls]
+    warmed = warmed or [None] * n
+    warmups = [warmup if w is None else 0 for w in warmed]
     with _no_fp_warnings():
         for i, call in enumerate(calls):
             try:
-                warm_s = warmed[i] if warmed else None
-                for _ in range(warmup if warm_s is None else 0):
+                warm_s = warmed[i]
+                for _ in range(warmups[i]):
                     start = time.perf_counter()
                     call()
                     warm_s = time.perf_counter() - start
@@ -231,14 +233,7 @@ def round_robin(
                     except Exception as exc:
                         failed[i] = exc
     return [
-        failed[i]
-        or Timing(
-            samples[i],
-            loops[i],
-            0 if warmed and warmed[i] is not None else warmup,
-            calibration_s[i],
-        )
-        for i in range(n)
+        failed[i] or Timing(samples[i], loops[i], warmups[i], calibration_s[i]) for i in range(n)
     ]
 
 

@@ -120,17 +120,24 @@ def test_device_bandwidth_code_is_device_generic():
     assert bandwidth("gpu:7") is None  # no device: no made-up number
 
 
+def _logged(log: list, sleep_s: float):
+    """make(name): a call that appends its name to ``log`` and sleeps ``sleep_s``."""
+
+    def make(name):
+        def call():
+            log.append(name)
+            time.sleep(sleep_s)
+
+        return call
+
+    return make
+
+
 def test_round_robin_takes_sample_i_of_every_callable_in_round_i():
     from symbench.timing import round_robin
 
     log = []
-
-    def make(i):
-        def call():
-            log.append(i)
-            time.sleep(0.001)
-
-        return call
+    make = _logged(log, sleep_s=0.001)
 
     timings = round_robin([make(i) for i in range(3)], repeats=4, min_sample_s=0.0005, warmup=1)
     assert all(t.loops == 1 and len(t.samples) == 4 for t in timings)
@@ -259,13 +266,7 @@ def test_a_call_already_made_stands_in_for_the_warm_up():
     from symbench.timing import round_robin
 
     log = []
-
-    def make(name):
-        def call():
-            log.append(name)
-            time.sleep(0.02)
-
-        return call
+    make = _logged(log, sleep_s=0.02)
 
     warmed, cold = round_robin(
         [make("warmed"), make("cold")], repeats=3, min_sample_s=0.01, warmup=1,
