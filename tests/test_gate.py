@@ -18,6 +18,7 @@ from symbench.gate import (
     EXIT_NOT_ENOUGH_DATA,
     PairKey,
     compare_paired,
+    compare_process_pairs,
     compare_records,
     min_paired_pairs,
     parse_threshold,
@@ -194,6 +195,39 @@ def test_paired_samples_cancel_drift_and_find_the_slow_pair():
     report = compare_paired(data)
     assert report.exit_code == 1 and [c.key for c in report.regressions] == [keys[3]]
     assert report.regressions[0].low > 1.1
+
+
+def test_a_change_counts_only_where_every_process_pair_shows_it():
+    keys = [PairKey("k", "numpy", "cpu", "float64", n) for n in range(30)]
+    first = {k: paired(21, seed=i) for i, k in enumerate(keys)}
+    second = {k: paired(21, seed=100 + i) for i, k in enumerate(keys)}
+    # one pair of processes differs steadily on keys[0] (placement), the other does not
+    first[keys[0]] = paired(21, factor=1.15, seed=7)
+    assert [c.key for c in compare_paired(first).regressions] == [keys[0]]
+    report = compare_process_pairs([first, second])
+    assert report.exit_code == 0
+    c0 = next(c for c in report.comparisons if c.key == keys[0])
+    assert c0.verdict == "unchanged" and c0.n_base == c0.n_current == 42
+    assert c0.note.startswith("process pairs: x1.1")
+    # a real slowdown shows in both: the ratio nearer 1 and the larger p-value are kept
+    first[keys[3]], second[keys[3]] = paired(21, factor=1.3, seed=8), paired(21, factor=1.2, seed=9)
+    report = compare_process_pairs([first, second])
+    assert [c.key for c in report.regressions] == [keys[3]]
+    c3 = report.regressions[0]
+    alone = [compare_paired(b).comparisons[3] for b in (first, second)]
+    assert c3.ratio == min(a.ratio for a in alone) and c3.p == max(a.p for a in alone)
+    # opposite directions: their geometric mean, which is within the threshold here
+    first[keys[5]], second[keys[5]] = paired(21, factor=1.2, seed=10), paired(21, 0.8, seed=11)
+    c5 = compare_process_pairs([first, second]).comparisons[5]
+    assert c5.verdict == "unchanged" and 0.9 < c5.ratio < 1.1
+
+
+def test_a_process_pair_with_too_few_samples_leaves_the_pair_undecided():
+    keys = [PairKey("k", "numpy", "cpu", "float64", n) for n in range(30)]
+    full = {k: paired(21, seed=i) for i, k in enumerate(keys)}
+    short = {**full, keys[2]: paired(3, seed=1)}
+    report = compare_process_pairs([full, short])
+    assert [c.key for c in report.undecided] == [keys[2]] and report.exit_code == 3
 
 
 def test_too_few_paired_samples_is_not_enough_data():

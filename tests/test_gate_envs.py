@@ -53,9 +53,12 @@ def test_identical_environments_in_two_processes_pass(baseline, second_venv, cap
     assert out["counts"]["regression"] == 0 and out["counts"]["incorrect"] == 0
     assert len(out["comparisons"]) == 2  # add and sinc, numpy, float64, n=1000
     for c in out["comparisons"]:
-        assert c["n_base"] == c["n_current"] == 16  # matching sample counts, ABBA
+        # matching sample counts, ABBA, from each of the two pairs of workers
+        assert c["n_base"] == c["n_current"] == 2 * 16
+        assert c["note"].startswith("process pairs: x") and c["note"].count(", x") == 1
     changes = "\n".join(out["environment_changes"])
     assert "baseline: symbench" in changes and "current: symbench" in changes
+    assert "2 pairs of workers" in changes
 
 
 def _fake_python(tmp_path, body: str) -> str:
@@ -80,6 +83,12 @@ def test_a_worker_that_hangs_is_stopped_by_the_timeout(baseline, tmp_path, capsy
     python = _fake_python(tmp_path, "time.sleep(600)")
     assert main(_gate(store, record, "--base-env", python, "--worker-timeout", "2")) == 2
     assert "did not answer hello within 2 s" in capsys.readouterr().err
+
+
+def test_process_pairs_must_be_at_least_one(baseline, capsys):
+    store, record = baseline
+    code = main(_gate(store, record, "--base-env", sys.executable, "--process-pairs", "0"))
+    assert code == 2 and "--process-pairs must be at least 1" in capsys.readouterr().err
 
 
 def test_base_env_needs_rerun(baseline):

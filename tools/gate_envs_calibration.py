@@ -74,7 +74,9 @@ def baseline(store: Path, backends: list[str]) -> dict:
 
 
 def flagged(report) -> list[str]:
-    return [str(c.key) for c in report.regressions + report.improvements]
+    """Each pair flagged, with its ratio and (two process pairs) each pair's ratio."""
+    return [" ".join(filter(None, (str(c.key), c.ratio and f"x{c.ratio:.3f}", c.note)))
+            for c in report.regressions + report.improvements]  # fmt: skip
 
 
 def main() -> int:

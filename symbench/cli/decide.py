@@ -11,7 +11,7 @@ from ..errors import BadInput
 from ..export import export, export_from_record
 from ..fmt import fmt_number, fmt_seconds
 from ..gate import rerun
-from ..gate.envs import DEFAULT_TIMEOUT_S, rerun_envs
+from ..gate.envs import DEFAULT_PROCESS_PAIRS, DEFAULT_TIMEOUT_S, rerun_envs
 from ..kernels import catalog, load_kernels_file
 from ..recommend import DEFAULT_BATCHES, RANK_BY, recommend
 from ..report import build_report
@@ -61,6 +61,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
                     threshold=threshold,
                     alpha=args.alpha,
                     timeout_s=args.worker_timeout,
+                    process_pairs=args.process_pairs,
                     reporter=reporter,
                 )
             return _print_gate(args, report)
@@ -346,6 +347,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="S",
         help="--base-env: longest wait for one answer of a worker (default %(default)s s); a "
         "worker that crashes or hangs ends the gate with exit 2 and its last error",
+    )
+    p.add_argument(
+        "--process-pairs",
+        type=int,
+        default=DEFAULT_PROCESS_PAIRS,
+        metavar="N",
+        help="--base-env: pairs of workers started one after the other, each taking "
+        "--samples of every pair; a change counts only where every pair of workers shows it "
+        "(two processes of one environment can differ steadily on a short call) "
+        "(default %(default)s)",
     )
     p.add_argument(
         "--format",

@@ -60,7 +60,7 @@ from .report import (
     parse_threshold,
     summary_lines,
 )
-from .rerun import compare_paired, rerun
+from .rerun import compare_paired, compare_process_pairs, rerun
 from .stats import CONFIDENCE, min_paired_pairs
 
 __all__ = [
@@ -79,6 +79,7 @@ __all__ = [
     "GateReport",
     "PairKey",
     "compare_paired",
+    "compare_process_pairs",
     "compare_records",
     "compare_samples",
     "method_changes",

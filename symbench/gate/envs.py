@@ -10,7 +10,9 @@ interpreter. For every pair of the baseline record both workers compile their ow
 definition of the kernel; the current side is also checked against the reference (a
 current pair that is no longer correct is ``incorrect``). Samples are then taken in ABBA
 order (base, current, current, base, ...) with the same loop count on both sides, and the
-paired statistics of ``gate --rerun`` decide. What differs between the two environments
+paired statistics of ``gate --rerun`` decide. This is done by two pairs of workers, one
+after the other, and a change counts only where both pairs show it: two processes of the
+same environment can differ steadily on a short call. What differs between the two environments
 (package versions, Python, compiler, symbench, git commit) is named in the report.
 
 The workers talk JSON lines over pipes; every answer has a deadline. A worker that crashes
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends import REGISTRY, get_backend
-from ..errors import SymbenchError
+from ..errors import BadInput, SymbenchError
 from ..records.provenance import environment_changes
 from ..runner import Reporter
 from ..timing import GLIBC_TUNABLES
@@ -46,9 +48,12 @@ from .report import (
     GateReport,
     PairKey,
 )
-from .rerun import compare_paired
+from .rerun import compare_process_pairs
 
 DEFAULT_TIMEOUT_S = 300.0  # one answer (a cold Cython build is the slowest, seconds)
+# Pairs of workers measured one after the other; a change must show in each (why:
+# rerun.compare_process_pairs).
+DEFAULT_PROCESS_PAIRS = 2
 
 # Both workers start alike: malloc's thresholds fixed (why: timing.steady_malloc; glibc's
 # tunables, ignored elsewhere) and a fixed hash seed make them the same kind of process.
@@ -160,69 +165,53 @@ def rerun_envs(
     threshold: float = DEFAULT_THRESHOLD,
     alpha: float = DEFAULT_ALPHA,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    process_pairs: int = DEFAULT_PROCESS_PAIRS,
     reporter: Reporter | None = None,
 ) -> GateReport:
+    """Gate ``baseline``'s pairs measured under ``base_python`` against ``current_python``:
+    ``process_pairs`` times a fresh pair of workers takes ``pairs`` ABBA samples of every
+    pair, and a change counts only where every pair of workers shows it
+    (``compare_process_pairs``)."""
     reporter = reporter or Reporter()
     if not Path(base_python).exists() and "/" in base_python:
         raise WorkerFailed(f"--base-env {base_python!r} does not exist")
+    if process_pairs < 1:
+        raise BadInput("--process-pairs must be at least 1")
     keys = sorted(record_samples(baseline))
-    seed = baseline["settings"]["seed"]
+    cpus = worker_cpus({k.backend for k in keys})
+    blocks: list[dict[PairKey, tuple[list[float], list[float]]]] = []
+    notes: dict[PairKey, tuple[str, str]] = {}
+    hellos: dict[str, dict[str, Any]] = {}
+    reporter.phase("gate", len(keys) * process_pairs)
     # `python -m` puts the working directory first on sys.path: the base worker must not
     # start where this checkout's symbench would shadow the one of its environment.
-    neutral = tempfile.TemporaryDirectory(prefix="symbench-base-")
-    cpus = worker_cpus({k.backend for k in keys})
-    base = Side("baseline", base_python, base_dir or neutral.name, timeout_s, cpus)
-    head = None
-    try:
-        head = Side("current", current_python, None, timeout_s, cpus)
-        hellos = {}
-        for side in (base, head):
-            hi = side.ask(op="hello")
-            if not hi.get("ok"):
-                side._fail(f"refused hello: {hi.get('error')}")
-            hellos[side.name] = hi["provenance"]
-        samples: dict[PairKey, tuple[list[float], list[float]]] = {}
-        notes: dict[PairKey, tuple[str, str]] = {}
-        reporter.phase("gate", len(keys))
-        for i, key in enumerate(keys):
-            req = {"id": str(i), "kernel_name": key.kernel,
-                   "kernel": baseline["kernels"][key.kernel], "backend": key.backend,
-                   "dtype": key.dtype, "device": key.device, "size": key.size, "seed": seed}  # fmt: skip
-            a = base.ask(op="load", **req)
-            b = head.ask(op="load", check=True, **req)
-            if not (a.get("ok") and b.get("ok")):
-                err = a.get("error") if not a.get("ok") else b.get("error")
-                side = "baseline" if not a.get("ok") else "current"
-                notes[key] = (UNDECIDED, f"{side} environment cannot run it: {err}")
-                continue
-            if b.get("status") != "pass":
-                notes[key] = (INCORRECT, f"current is {b.get('status')}: {b.get('reason', '')}")
-                continue
-            loops = max(base.ask(op="calibrate", id=req["id"], min_sample_s=min_sample_s)["loops"],
-                        head.ask(op="calibrate", id=req["id"], min_sample_s=min_sample_s)["loops"])  # fmt: skip
-            xs: list[float] = []
-            ys: list[float] = []
-            for p in range(pairs):  # ABBA: base, current, current, base, base, ...
-                order = (base, head) if p % 2 == 0 else (head, base)
-                for side in order:
-                    t = side.ask(op="time", id=req["id"], loops=loops)
-                    if not t.get("ok"):
-                        side._fail(f"failed timing {key}: {t.get('error')}")
-                    (xs if side is base else ys).append(t["seconds"])
-            samples[key] = (xs, ys)
-            reporter.advance(str(key))
-    finally:
-        base.close()
-        if head is not None:
-            head.close()
-        neutral.cleanup()
-    report = compare_paired(samples, threshold=threshold, alpha=alpha,
-                            baseline_id=f"{baseline['run_id']} in {base_python}",
-                            current_id=f"now in {current_python}", notes=notes)  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="symbench-base-") as neutral:
+        for _ in range(process_pairs):
+            base = Side("baseline", base_python, base_dir or neutral, timeout_s, cpus)
+            head = None
+            try:
+                head = Side("current", current_python, None, timeout_s, cpus)
+                hellos = {side.name: _hello(side) for side in (base, head)}
+                todo = [k for k in keys if k not in notes]
+                blocks.append(_measure(baseline, todo, base, head, notes, pairs,
+                                       min_sample_s, reporter))  # fmt: skip
+            finally:
+                base.close()
+                if head is not None:
+                    head.close()
+    blocks = [{k: v for k, v in block.items() if k not in notes} for block in blocks]
+    report = compare_process_pairs(blocks, threshold=threshold, alpha=alpha,
+                                   baseline_id=f"{baseline['run_id']} in {base_python}",
+                                   current_id=f"now in {current_python}", notes=notes)  # fmt: skip
     report.mode = "two environments"
     report.environment = environment_changes(hellos["baseline"], hellos["current"])
     if cpus:
         report.environment.append(f"both workers ran on CPU(s) {', '.join(map(str, sorted(cpus)))}")
+    if process_pairs > 1:
+        report.environment.append(
+            f"{process_pairs} pairs of workers, one after the other; a change counts where "
+            "every pair shows it"
+        )
     made = Path(base_python).absolute().parents[2] / "env.json"  # symbench env create's
     if made.is_file():
         report.environment.append(f"baseline environment: {json.loads(made.read_text())['source']}")
@@ -233,3 +222,55 @@ def rerun_envs(
             f"{str(git.get('commit') or 'unknown')[:12]}{' (dirty)' if git.get('dirty') else ''}"
         )
     return report
+
+
+def _hello(side: Side) -> dict[str, Any]:
+    hi = side.ask(op="hello")
+    if not hi.get("ok"):
+        side._fail(f"refused hello: {hi.get('error')}")
+    return hi["provenance"]
+
+
+def _measure(
+    baseline: Mapping[str, Any],
+    keys: list[PairKey],
+    base: Side,
+    head: Side,
+    notes: dict[PairKey, tuple[str, str]],
+    pairs: int,
+    min_sample_s: float,
+    reporter: Reporter,
+) -> dict[PairKey, tuple[list[float], list[float]]]:
+    """One pair of workers: each key loaded on both sides, then ``pairs`` ABBA samples with
+    the same loop count. A key that cannot be run, or whose current side fails its check,
+    goes to ``notes`` instead."""
+    seed = baseline["settings"]["seed"]
+    samples: dict[PairKey, tuple[list[float], list[float]]] = {}
+    for i, key in enumerate(keys):
+        req = {"id": str(i), "kernel_name": key.kernel,
+               "kernel": baseline["kernels"][key.kernel], "backend": key.backend,
+               "dtype": key.dtype, "device": key.device, "size": key.size, "seed": seed}  # fmt: skip
+        a = base.ask(op="load", **req)
+        b = head.ask(op="load", check=True, **req)
+        if not (a.get("ok") and b.get("ok")):
+            err = a.get("error") if not a.get("ok") else b.get("error")
+            side = "baseline" if not a.get("ok") else "current"
+            notes[key] = (UNDECIDED, f"{side} environment cannot run it: {err}")
+            continue
+        if b.get("status") != "pass":
+            notes[key] = (INCORRECT, f"current is {b.get('status')}: {b.get('reason', '')}")
+            continue
+        loops = max(base.ask(op="calibrate", id=req["id"], min_sample_s=min_sample_s)["loops"],
+                    head.ask(op="calibrate", id=req["id"], min_sample_s=min_sample_s)["loops"])  # fmt: skip
+        xs: list[float] = []
+        ys: list[float] = []
+        for p in range(pairs):  # ABBA: base, current, current, base, base, ...
+            order = (base, head) if p % 2 == 0 else (head, base)
+            for side in order:
+                t = side.ask(op="time", id=req["id"], loops=loops)
+                if not t.get("ok"):
+                    side._fail(f"failed timing {key}: {t.get('error')}")
+                (xs if side is base else ys).append(t["seconds"])
+        samples[key] = (xs, ys)
+        reporter.advance(str(key))
+    return samples

@@ -14,7 +14,7 @@ executed; a change of installed package versions is shown but cannot be interlea
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -143,8 +143,11 @@ def _load_both(
     return base_c, compile_head(head_k, backend, dtype, device), head_k
 
 
+Paired = tuple[Sequence[float], Sequence[float]]  # (base samples, current samples), alternated
+
+
 def compare_paired(
-    pairs: Mapping[PairKey, tuple[list[float], list[float]]],
+    pairs: Mapping[PairKey, Paired],
     *,
     threshold: float = DEFAULT_THRESHOLD,
     alpha: float = DEFAULT_ALPHA,
@@ -154,24 +157,36 @@ def compare_paired(
 ) -> GateReport:
     """``pairs[key] = (base_samples, current_samples)`` taken alternately: paired log
     ratios, the exact Wilcoxon signed-rank test and a bootstrap interval of their median."""
+    return compare_process_pairs(
+        [pairs], threshold=threshold, alpha=alpha, baseline_id=baseline_id,
+        current_id=current_id, notes=notes,
+    )  # fmt: skip
+
+
+def compare_process_pairs(
+    blocks: Sequence[Mapping[PairKey, Paired]],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    alpha: float = DEFAULT_ALPHA,
+    baseline_id: str = "baseline",
+    current_id: str = "current",
+    notes: Mapping[PairKey, tuple[str, str]] | None = None,
+) -> GateReport:
+    """``compare_paired`` over samples taken by several pairs of processes, one block per
+    pair. A change counts only when every process pair shows it (an intersection-union
+    test): a pair's p-value is the largest of its blocks', its ratio the block ratio nearest
+    1 when all blocks move the same way, else their geometric mean. Two processes running
+    the same code can differ by more than the threshold on a short call (code and data
+    placement: one A/A gate of the development VM flagged add/numpy at n=1 in both dtypes),
+    and such a difference, steady within the two processes, is significant to a paired
+    test; a second pair of processes does not repeat it."""
     report = GateReport("rerun", baseline_id, current_id, threshold, alpha, [])
-    needed = min_paired_pairs(len(pairs), alpha)
-    for key in sorted(pairs):
-        a, b = (np.asarray(x, dtype=float) for x in pairs[key])
-        if len(a) != len(b) or len(a) < needed or (a <= 0).any() or (b <= 0).any():
-            note = (
-                f"{len(a)} paired samples; {needed} are needed to decide among "
-                f"{len(pairs)} comparisons at alpha {alpha:g}"
-            )
-            report.comparisons.append(Comparison.undecided(key, len(a), len(b), note))
-            continue
-        d = np.log(b) - np.log(a)
-        median, low, high = median_and_interval(d)
-        report.comparisons.append(
-            Comparison(
-                key, math.exp(median), math.exp(low), math.exp(high), wilcoxon_p(d), len(a), len(b)
-            )
-        )
+    keys = sorted({k for block in blocks for k in block})
+    needed = min_paired_pairs(len(keys), alpha)
+    for key in keys:
+        per_block = [_paired_comparison(key, block[key], needed, len(keys), alpha)
+                     for block in blocks if key in block]  # fmt: skip
+        report.comparisons.append(_every_block(key, per_block))
     for key, (verdict, note) in (notes or {}).items():
         noted = Comparison.undecided(key, 0, 0, note)
         noted.verdict = verdict
@@ -182,3 +197,38 @@ def compare_paired(
         report.suite_shift = math.exp(float(np.median(np.log(measured))))
     report.comparisons.sort(key=lambda c: c.key)
     return report
+
+
+def _paired_comparison(
+    key: PairKey, pair: Paired, needed: int, n_comparisons: int, alpha: float
+) -> Comparison:
+    a, b = (np.asarray(x, dtype=float) for x in pair)
+    if len(a) != len(b) or len(a) < needed or (a <= 0).any() or (b <= 0).any():
+        note = (
+            f"{len(a)} paired samples; {needed} are needed to decide among "
+            f"{n_comparisons} comparisons at alpha {alpha:g}"
+        )
+        return Comparison.undecided(key, len(a), len(b), note)
+    d = np.log(b) - np.log(a)
+    median, low, high = median_and_interval(d)
+    return Comparison(
+        key, math.exp(median), math.exp(low), math.exp(high), wilcoxon_p(d), len(a), len(b)
+    )
+
+
+def _every_block(key: PairKey, per_block: list[Comparison]) -> Comparison:
+    """One comparison from the same pair measured by several process pairs (see
+    ``compare_process_pairs``); the first undecided block makes it undecided."""
+    if len(per_block) == 1 or any(c.ratio is None for c in per_block):
+        return next((c for c in per_block if c.ratio is None), per_block[0])
+    logs = [math.log(c.ratio) for c in per_block]
+    n_base, n_current = sum(c.n_base for c in per_block), sum(c.n_current for c in per_block)
+    p = max(c.p for c in per_block)
+    shown = ", ".join(f"x{c.ratio:.3f}" for c in per_block)
+    note = f"process pairs: {shown}"
+    if all(x > 0 for x in logs) or all(x < 0 for x in logs):
+        c = min(per_block, key=lambda c: abs(math.log(c.ratio)))
+        return Comparison(key, c.ratio, c.low, c.high, p, n_base, n_current, note=note)
+    ratio = math.exp(sum(logs) / len(logs))
+    low, high = min(c.low for c in per_block), max(c.high for c in per_block)
+    return Comparison(key, ratio, low, high, p, n_base, n_current, note=note)
