@@ -21,6 +21,19 @@ def pytest_report_header(config):
     return ["symbench backends:", *lines]
 
 
+@pytest.fixture(scope="session")
+def prepared():
+    """Every available backend's ahead-of-time builds of the catalog, made once, as
+    ``symbench run`` makes them (``equivalence.check_matrix`` calls ``prepare``): Cython
+    builds one module per variant for all kernels and dtypes (about 8 s) where the matrix
+    tests would otherwise build some 200 single-kernel modules (2.5-3 s each on the
+    development VM). Single-kernel builds and their cache are tested on their own
+    (tests/test_backends.py, with ``tmp_cache``)."""
+    kernels = list(catalog().values())
+    for b in AVAILABLE:
+        get_backend(b).prepare(kernels, list(DTYPES))
+
+
 @pytest.fixture
 def tmp_cache(tmp_path, monkeypatch):
     """An empty symbench cache for tests that look at building and caching."""

@@ -41,6 +41,7 @@ def test_describe_is_honest(backend):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("prepared")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kernel", CONTRACT_KERNELS)
 @pytest.mark.parametrize("backend", AVAILABLE)

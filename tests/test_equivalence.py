@@ -13,6 +13,7 @@ from .conftest import AVAILABLE, DTYPES, KERNELS
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("prepared")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("backend", AVAILABLE)
 @pytest.mark.parametrize("kernel", KERNELS)

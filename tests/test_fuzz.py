@@ -27,10 +27,12 @@ def _summary(report: fuzz.FuzzReport) -> str:
     )
 
 
+# Bounded so that CI stays within its time (300 and 20 expressions took 129 s and 124 s of
+# a 23-minute suite on the development VM); `symbench fuzz --count 5000` is the long search.
 @pytest.mark.slow
 def test_bounded_fuzz_on_the_fast_backends():
-    report = fuzz.run([get_backend(b) for b in FAST], ["float64", "float32"], count=300, seed=0)
-    assert report.expressions == 300, report.stopped
+    report = fuzz.run([get_backend(b) for b in FAST], ["float64", "float32"], count=120, seed=0)
+    assert report.expressions == 120, report.stopped
     assert report.errors == 0 and report.unexplained == 0, _summary(report)
 
 
@@ -38,8 +40,8 @@ def test_bounded_fuzz_on_the_fast_backends():
 @pytest.mark.skipif(not BUILDING, reason="no C compiler here")
 def test_bounded_fuzz_on_the_building_backends():
     backends = [get_backend(b) for b in BUILDING]
-    report = fuzz.run(backends, ["float64", "float32"], count=20, seed=1)
-    assert report.expressions == 20, report.stopped
+    report = fuzz.run(backends, ["float64", "float32"], count=8, seed=1)
+    assert report.expressions == 8, report.stopped
     assert report.errors == 0 and report.unexplained == 0, _summary(report)
 
 
