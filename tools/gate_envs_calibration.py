@@ -106,7 +106,8 @@ def main() -> int:
             report = rerun_envs(base, args.base_env, current_python=current)
             row = {"run": i, "seconds": round(time.perf_counter() - start, 1),
                    "exit_code": report.exit_code, "comparisons": len(report.comparisons),
-                   "flagged": flagged(report), "undecided": len(report.undecided)}  # fmt: skip
+                   "flagged": flagged(report), "undecided": len(report.undecided),
+                   "undecided_pairs": [f"{c.key} {c.note}" for c in report.undecided]}  # fmt: skip
             if target:
 
                 def of(c):

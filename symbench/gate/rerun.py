@@ -146,21 +146,11 @@ def _load_both(
 Paired = tuple[Sequence[float], Sequence[float]]  # (base samples, current samples), alternated
 
 
-def compare_paired(
-    pairs: Mapping[PairKey, Paired],
-    *,
-    threshold: float = DEFAULT_THRESHOLD,
-    alpha: float = DEFAULT_ALPHA,
-    baseline_id: str = "baseline",
-    current_id: str = "current",
-    notes: Mapping[PairKey, tuple[str, str]] | None = None,
-) -> GateReport:
+def compare_paired(pairs: Mapping[PairKey, Paired], **options: Any) -> GateReport:
     """``pairs[key] = (base_samples, current_samples)`` taken alternately: paired log
-    ratios, the exact Wilcoxon signed-rank test and a bootstrap interval of their median."""
-    return compare_process_pairs(
-        [pairs], threshold=threshold, alpha=alpha, baseline_id=baseline_id,
-        current_id=current_id, notes=notes,
-    )  # fmt: skip
+    ratios, the exact Wilcoxon signed-rank test and a bootstrap interval of their median
+    (``options``: those of ``compare_process_pairs``)."""
+    return compare_process_pairs([pairs], **options)
 
 
 def compare_process_pairs(
