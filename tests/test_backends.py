@@ -121,6 +121,19 @@ def test_cython_cache_hit_reuses_the_build(tmp_cache):
     assert warm.source == cold.source and warm.build["module_kernels"] == 1
 
 
+@pytest.mark.slow
+def test_a_build_prepared_in_another_cache_does_not_make_a_later_hit_cold(tmp_cache, monkeypatch):
+    # prepare() in one SYMBENCH_CACHE, then the same kernels in a new one: the second compile
+    # there is a cache hit (the prepared build once made it report itself cold)
+    b = _cython_or_skip()
+    kernels = [get_kernel("rbf"), get_kernel("add")]
+    b.prepare(kernels, ["float32"])
+    monkeypatch.setenv("SYMBENCH_CACHE", str(tmp_cache.parent / "another"))
+    cold = b.compile(kernels[0], "float32")
+    warm = b.compile(kernels[0], "float32")
+    assert not cold.build["cache_hit"] and warm.build["cache_hit"]
+
+
 def _cython_or_skip():
     b = get_backend("cython")
     if b.unavailable_reason():

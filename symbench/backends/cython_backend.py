@@ -190,7 +190,9 @@ class CythonBackend(Backend):
 
     def __init__(self) -> None:
         super().__init__()
-        self._prebuilt: dict[str, _Planned] = {}  # built by prepare(), not compiled yet
+        # (cache directory, key) of what prepare() built and compile() has not reported yet:
+        # the same key in another cache (SYMBENCH_CACHE changed) was not built by us
+        self._prebuilt: set[tuple[str, str]] = set()
 
     def check_available(self) -> None:
         super().check_available()
@@ -297,7 +299,7 @@ class CythonBackend(Backend):
                 self._build(list(todo.values()), build)
             except Exception:
                 return
-            self._prebuilt.update(todo)
+            self._prebuilt.update((str(cache.root), key) for key in todo)
 
     def _compile(self, kernel: Kernel, dtype: str, device: str) -> Compiled:
         build = self._recipe()
@@ -324,7 +326,9 @@ class CythonBackend(Backend):
         evaluate = getattr(_loaded(path, module), manifest["function"])
         fn, fn_out = writing_into(evaluate, dtype)
         # built by this process, alone or in prepare(): the first compile is the cold one
-        cold = built_now or self._prebuilt.pop(key, None) is not None
+        prebuilt = (str(cache.root), key) in self._prebuilt
+        self._prebuilt.discard((str(cache.root), key))
+        cold = built_now or prebuilt
         return self._result(
             kernel,
             dtype,
