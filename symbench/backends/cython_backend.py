@@ -326,9 +326,9 @@ class CythonBackend(Backend):
         evaluate = getattr(_loaded(path, module), manifest["function"])
         fn, fn_out = writing_into(evaluate, dtype)
         # built by this process, alone or in prepare(): the first compile is the cold one
-        prebuilt = (str(cache.root), key) in self._prebuilt
-        self._prebuilt.discard((str(cache.root), key))
-        cold = built_now or prebuilt
+        entry = (str(cache.root), key)
+        cold = built_now or entry in self._prebuilt
+        self._prebuilt.discard(entry)
         return self._result(
             kernel,
             dtype,

@@ -12,8 +12,9 @@ current pair that is no longer correct is ``incorrect``). Samples are then taken
 order (base, current, current, base, ...) with the same loop count on both sides, and the
 paired statistics of ``gate --rerun`` decide. This is done by two pairs of workers, one
 after the other, and a change counts only where both pairs show it: two processes of the
-same environment can differ steadily on a short call. What differs between the two environments
-(package versions, Python, compiler, symbench, git commit) is named in the report.
+same environment can differ steadily on a short call. What differs between the two
+environments (package versions, Python, compiler, symbench, git commit) is named in the
+report.
 
 The workers talk JSON lines over pipes; every answer has a deadline. A worker that crashes
 or hangs stops the gate with ``WorkerFailed`` (exit 2) and the worker's last error.

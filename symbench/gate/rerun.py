@@ -208,17 +208,19 @@ def _paired_comparison(
 
 def _every_block(key: PairKey, per_block: list[Comparison]) -> Comparison:
     """One comparison from the same pair measured by several process pairs (see
-    ``compare_process_pairs``); the first undecided block makes it undecided."""
-    if len(per_block) == 1 or any(c.ratio is None for c in per_block):
-        return next((c for c in per_block if c.ratio is None), per_block[0])
+    ``compare_process_pairs``); an undecided block makes it undecided."""
+    undecided = next((c for c in per_block if c.ratio is None), None)
+    if undecided is not None or len(per_block) == 1:
+        return undecided or per_block[0]
     logs = [math.log(c.ratio) for c in per_block]
-    n_base, n_current = sum(c.n_base for c in per_block), sum(c.n_current for c in per_block)
-    p = max(c.p for c in per_block)
-    shown = ", ".join(f"x{c.ratio:.3f}" for c in per_block)
-    note = f"process pairs: {shown}"
     if all(x > 0 for x in logs) or all(x < 0 for x in logs):
-        c = min(per_block, key=lambda c: abs(math.log(c.ratio)))
-        return Comparison(key, c.ratio, c.low, c.high, p, n_base, n_current, note=note)
-    ratio = math.exp(sum(logs) / len(logs))
-    low, high = min(c.low for c in per_block), max(c.high for c in per_block)
-    return Comparison(key, ratio, low, high, p, n_base, n_current, note=note)
+        nearest = min(per_block, key=lambda c: abs(math.log(c.ratio)))
+        ratio, low, high = nearest.ratio, nearest.low, nearest.high
+    else:
+        ratio = math.exp(sum(logs) / len(logs))
+        low, high = min(c.low for c in per_block), max(c.high for c in per_block)
+    return Comparison(
+        key, ratio, low, high, max(c.p for c in per_block),
+        sum(c.n_base for c in per_block), sum(c.n_current for c in per_block),
+        note="process pairs: " + ", ".join(f"x{c.ratio:.3f}" for c in per_block),
+    )  # fmt: skip
