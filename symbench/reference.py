@@ -24,7 +24,7 @@ import sympy as sp
 from .backends.codegen import shallow_cse
 from .cache import atomic_write_bytes, cache_dir
 from .errors import BadInput
-from .kernels.core import Kernel
+from .kernels.core import Kernel, srepr
 
 DEFAULT_DPS = 40
 REFERENCE_POINTS = 1000  # larger inputs are checked on this fixed subsample
@@ -104,7 +104,7 @@ def evaluate(kernel: Kernel, columns: list[np.ndarray], dps: int = DEFAULT_DPS):
 
 def _key(kernel: Kernel, columns: list[np.ndarray], dps: int) -> str:
     h = hashlib.sha256()
-    h.update(f"{_FORMAT}|{dps}|{sp.srepr(kernel.expr)}|{kernel.arg_names}".encode())
+    h.update(f"{_FORMAT}|{dps}|{srepr(kernel.expr)}|{kernel.arg_names}".encode())
     for c in columns:
         h.update(c.dtype.str.encode())
         h.update(np.ascontiguousarray(c).tobytes())

@@ -89,3 +89,18 @@ def test_kernels_file_errors(tmp_path, text, message):
         f.write_text(text)
     with pytest.raises(BadInput, match=message):
         load_kernels_file(f)
+
+
+def test_the_codegen_view_is_made_once_and_is_not_part_of_the_kernel():
+    from symbench.backends.codegen import with_float_constants
+
+    k = Kernel.from_expr("sin(x)/3 + y**2", {"x": (-1, 1), "y": (0, 2)})
+    twin = Kernel.from_expr("sin(x)/3 + y**2", {"x": (-1, 1), "y": (0, 2)})
+    view = k.for_codegen()
+    assert k.for_codegen() is view  # every backend compiles the same prepared view
+    assert [str(a) for a in view.args] == ["sbarg0", "sbarg1"] and view.arg_names != k.arg_names
+    assert k == twin  # the remembered view is not a field
+    assert k.content_hash == twin.content_hash
+    assert with_float_constants(view.expr) is with_float_constants(view.expr)
+    plain = Kernel.from_expr("sin(sbarg0)", {"sbarg0": (0, 1)})  # already safe: itself
+    assert plain.for_codegen() is plain

@@ -143,15 +143,21 @@ def test_infinities_and_nan_get_a_clear_verdict(text, what):
         Kernel.from_expr(text, {"x": (0, 1)})
 
 
+@pytest.fixture(scope="module")
+def sum_of_3000_sines():
+    # One kernel for every backend, as one `symbench check` shares it: the codegen view and
+    # the float constants are prepared once (tests/test_kernels.py checks that they are).
+    return Kernel.from_expr(" + ".join(f"sin({i}*x)" for i in range(1, 3001)), {"x": (-1, 1)})
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "backend", [b for b in ("numpy", "numexpr", "numba", "jax") if b in AVAILABLE]
 )
-def test_a_3000_term_sum_checks(backend):
+def test_a_3000_term_sum_checks(backend, sum_of_3000_sines):
     # It used to be refused with RecursionError. (A 3000-term C build takes minutes, so the
     # building backends are left out; they print through the same SymPy printers.)
-    k = Kernel.from_expr(" + ".join(f"sin({i}*x)" for i in range(1, 3001)), {"x": (-1, 1)})
-    res = check_one(k, get_backend(backend), "float64", size=16)
+    res = check_one(sum_of_3000_sines, get_backend(backend), "float64", size=16)
     assert res.status in ("pass", "unsupported"), res.reason
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import dis
+import functools
 import hashlib
 import inspect
 from collections.abc import Callable
@@ -16,11 +17,14 @@ from ..errors import Unsupported
 from ..kernels.core import Kernel
 
 
+@functools.lru_cache(maxsize=64)
 def with_float_constants(expr: sp.Expr) -> sp.Expr:
     """Turn exact numeric constants (1/3, sqrt(2), pi) into Floats, keeping integer powers.
 
     Printed as plain literals they take the dtype of the arrays (NumPy's weak scalars,
     C's ``F`` suffix for float32) instead of silently promoting float32 work to float64.
+    Remembered per expression: every backend starts from it, and re-creating the nodes of
+    a large expression is slow in SymPy (a 3000-term sum of sines: about 6 s).
     """
 
     # distribute(False): SymPy multiplies a number into a sum (0.84*(x + y) becomes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Mapping
@@ -140,20 +141,28 @@ class Kernel:
         is safe in every language a backend writes. Backends compile this view; reports
         keep the user's names (``arg_names`` of the kernel itself).
         """
+        # Made once per kernel (every backend compiles the same view, and re-creating a
+        # large expression's nodes is SymPy's slowest step); kept outside the dataclass's
+        # fields, so equality and hashing do not see it.
+        view = self.__dict__.get("_codegen_view")
+        if view is not None:
+            return view
         safe = tuple(
             sp.Symbol(f"{CODEGEN_PREFIX}{i}", **a.assumptions0) for i, a in enumerate(self.args)
         )
-        if safe == self.args:
-            return self
-        return Kernel(
-            name=self.name,
-            args=safe,
-            expr=self.expr.xreplace(dict(zip(self.args, safe))),
-            domains=self.domains,
-            doc=self.doc,
-            source=self.source,
-            tolerances=self.tolerances,
-        )
+        view = self
+        if safe != self.args:
+            view = Kernel(
+                name=self.name,
+                args=safe,
+                expr=self.expr.xreplace(dict(zip(self.args, safe))),
+                domains=self.domains,
+                doc=self.doc,
+                source=self.source,
+                tolerances=self.tolerances,
+            )
+        object.__setattr__(self, "_codegen_view", view)
+        return view
 
     @property
     def arg_names(self) -> tuple[str, ...]:
@@ -162,7 +171,7 @@ class Kernel:
     @property
     def content_hash(self) -> str:
         """A stable hash of what defines the kernel's values (expression, args, domains)."""
-        text = repr((sp.srepr(self.expr), self.arg_names, self.domains))
+        text = repr((srepr(self.expr), self.arg_names, self.domains))
         return hashlib.sha256(text.encode()).hexdigest()
 
     @classmethod
@@ -211,10 +220,20 @@ class Kernel:
             args=tuple(real[n] for n in domains),
             expr=parsed,
             domains=doms,
-            doc=doc or f"user expression {parsed}",
+            # The user's own text where there is one (printing a large SymPy expression
+            # sorts its terms: seconds for a few thousand).
+            doc=doc or f"user expression {expr if isinstance(expr, str) else parsed}",
             source=source,
             tolerances=tolerances,
         )
+
+
+@functools.lru_cache(maxsize=64)
+def srepr(expr: sp.Basic) -> str:
+    """``sympy.srepr``, remembered per expression: hashes and cache keys of a kernel are taken
+    many times a run, and SymPy's printer sorts the terms of a large sum every time (about
+    5 s for 3000 terms)."""
+    return sp.srepr(expr)
 
 
 def _as_domain(value: Domain | tuple[float, float] | str) -> Domain:
