@@ -220,6 +220,13 @@ def test_a_change_counts_only_where_every_process_pair_shows_it():
     first[keys[5]], second[keys[5]] = paired(21, factor=1.2, seed=10), paired(21, 0.8, seed=11)
     c5 = compare_process_pairs([first, second]).comparisons[5]
     assert c5.verdict == "unchanged" and 0.9 < c5.ratio < 1.1
+    # opposite directions whose geometric mean lies beyond the threshold (measured: a numpy
+    # pair of a Cython-only change went x1.097 in one pair of workers, x0.693 in the other):
+    # neither pair confirms what the other shows, so no change is claimed
+    first[keys[6]], second[keys[6]] = paired(21, factor=1.1, seed=12), paired(21, 0.69, seed=13)
+    c6 = compare_process_pairs([first, second]).comparisons[6]
+    assert c6.ratio < 1 / 1.1 and c6.verdict == "undecided" and c6.p == 1.0
+    assert "opposite directions" in c6.note
 
 
 def test_a_process_pair_with_too_few_samples_leaves_the_pair_undecided():

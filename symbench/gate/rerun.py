@@ -165,7 +165,8 @@ def compare_process_pairs(
     """``compare_paired`` over samples taken by several pairs of processes, one block per
     pair. A change counts only when every process pair shows it (an intersection-union
     test): a pair's p-value is the largest of its blocks', its ratio the block ratio nearest
-    1 when all blocks move the same way, else their geometric mean. Two processes running
+    1 when all blocks move the same way; blocks that move in opposite directions claim no
+    change (p-value 1, the ratio their geometric mean). Two processes running
     the same code can differ by more than the threshold on a short call (code and data
     placement: one A/A gate of the development VM flagged add/numpy at n=1 in both dtypes),
     and such a difference, steady within the two processes, is significant to a paired
@@ -213,14 +214,19 @@ def _every_block(key: PairKey, per_block: list[Comparison]) -> Comparison:
     if undecided is not None or len(per_block) == 1:
         return undecided or per_block[0]
     logs = [math.log(c.ratio) for c in per_block]
+    note = "process pairs: " + ", ".join(f"x{c.ratio:.3f}" for c in per_block)
     if all(x > 0 for x in logs) or all(x < 0 for x in logs):
         nearest = min(per_block, key=lambda c: abs(math.log(c.ratio)))
         ratio, low, high = nearest.ratio, nearest.low, nearest.high
+        p = max(c.p for c in per_block)
     else:
+        # No pair confirms the other's direction: a pair that moved the other way is no
+        # evidence for a change in this one (its one-sided p-value is at least 1/2), so
+        # nothing is claimed; beyond the threshold the verdict is undecided.
         ratio = math.exp(sum(logs) / len(logs))
         low, high = min(c.low for c in per_block), max(c.high for c in per_block)
+        p, note = 1.0, note + " (opposite directions)"
     return Comparison(
-        key, ratio, low, high, max(c.p for c in per_block),
-        sum(c.n_base for c in per_block), sum(c.n_current for c in per_block),
-        note="process pairs: " + ", ".join(f"x{c.ratio:.3f}" for c in per_block),
+        key, ratio, low, high, p,
+        sum(c.n_base for c in per_block), sum(c.n_current for c in per_block), note=note,
     )  # fmt: skip
