@@ -343,6 +343,11 @@ def test_cli_exit_codes(tmp_path, capsys):
         (["gate", "A", "A", "--threshold", "lots"], "not a number"),
         (["gate", "A", "A", "--alpha", "2"], "--alpha"),
         (["gate", "A", "CORRUPT"], "corrupt or truncated"),
+        # monitor took any --alpha (2: every step "significant") and shares gate's options now
+        (["monitor", "--alpha", "2"], "--alpha"),
+        (["monitor", "--alpha", "none"], "--alpha"),
+        (["monitor", "--threshold", "-5%"], "--threshold"),
+        (["monitor", "--min-change", "0"], "--min-change"),
     ],
 )
 def test_cli_bad_input(tmp_path, capsys, argv, message):
@@ -350,7 +355,11 @@ def test_cli_bad_input(tmp_path, capsys, argv, message):
     corrupt = tmp_path / "20261123T000009Z-dddddd.json"
     corrupt.write_text(Path(a).read_text()[:100])
     argv = [{"A": a, "CORRUPT": str(corrupt)}.get(x, x) for x in argv]
-    assert main(argv) == 2
+    try:
+        code = main([*argv, "--store", str(tmp_path)] if argv[0] == "monitor" else argv)
+    except SystemExit as exc:  # argparse's own errors: one line, exit 2
+        code = exc.code
+    assert code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
 

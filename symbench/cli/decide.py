@@ -16,7 +16,15 @@ from ..kernels import catalog, load_kernels_file
 from ..recommend import DEFAULT_BATCHES, RANK_BY, recommend
 from ..report import build_report
 from ..selection import select, split_names
-from .options import DTYPE_CHOICES, kernel_options, output_options, store_from, store_option
+from .options import (
+    DTYPE_CHOICES,
+    decision_options,
+    kernel_options,
+    output_options,
+    percentage,
+    store_from,
+    store_option,
+)
 from .output import (
     RichReporter,
     check_writable,
@@ -34,9 +42,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if args.junit:
         check_writable(args.junit)  # before the measuring, not after
     store = store_from(args)
-    threshold = gate.parse_threshold(args.threshold)
-    if not 0 < args.alpha < 1:
-        raise BadInput(f"--alpha must be between 0 and 1, got {args.alpha}")
+    threshold = args.threshold
     if (args.base_env or args.base_dir) and not args.rerun:
         raise BadInput("--base-env and --base-dir go with --rerun BASELINE")
     if args.rerun:
@@ -130,9 +136,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         warn_line(problem)
     report = monitor.monitor(
         records,
-        threshold=gate.parse_threshold(args.threshold),
+        threshold=args.threshold,
         alpha=args.alpha,
-        min_change=gate.parse_threshold(args.min_change),
+        min_change=args.min_change,
         min_runs=args.min_runs,
         kernels=split_names(args.kernel) or None,
         backends=split_names(args.backend) or None,
@@ -298,16 +304,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--rerun", action="store_true", help="measure BASELINE's pairs now, base vs head"
     )
-    p.add_argument(
-        "--threshold",
-        default=f"{gate.DEFAULT_THRESHOLD:.0%}",
-        help="smallest slowdown that counts (default %(default)s)",
-    )
-    p.add_argument(
-        "--alpha",
-        type=float,
-        default=gate.DEFAULT_ALPHA,
-        help="false discovery rate (default %(default)s)",
+    decision_options(
+        p,
+        threshold=gate.DEFAULT_THRESHOLD,
+        alpha=gate.DEFAULT_ALPHA,
+        threshold_help="smallest slowdown that counts",
+        alpha_help="false discovery rate",
     )
     p.add_argument(
         "--allow-env-change",
@@ -389,21 +391,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--kernel", "-k", action="append", metavar="NAME", help="only these kernels")
     p.add_argument("--backend", "-b", action="append", metavar="ID", help="only these backends")
-    p.add_argument(
-        "--threshold",
-        default=f"{monitor.DEFAULT_THRESHOLD:.0%}",
-        help="a newest step slower than this fails (exit 1) (default %(default)s)",
-    )
-    p.add_argument(
-        "--alpha",
-        type=float,
-        default=monitor.DEFAULT_ALPHA,
-        help="false-discovery rate over all steps found (default %(default)s)",
+    decision_options(
+        p,
+        threshold=monitor.DEFAULT_THRESHOLD,
+        alpha=monitor.DEFAULT_ALPHA,
+        threshold_help="a newest step slower than this fails (exit 1)",
+        alpha_help="false-discovery rate over all steps found",
     )
     p.add_argument(
         "--min-change",
-        default=f"{monitor.DEFAULT_MIN_CHANGE:.0%}",
-        help="smallest step reported (default %(default)s)",
+        type=percentage,
+        default=monitor.DEFAULT_MIN_CHANGE,
+        metavar="PCT",
+        help=f"smallest step reported (default {monitor.DEFAULT_MIN_CHANGE * 100:g}%%)",
     )
     p.add_argument(
         "--min-runs",

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import BadInput
+from ..gate.report import parse_threshold
 from ..kernels.core import DTYPES
 from ..records import open_store
 
@@ -101,3 +103,45 @@ def output_options(p: argparse.ArgumentParser, json_help: str, progress: bool = 
     p.add_argument("--json", action="store_true", help=json_help)
     if progress:
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def percentage(text: str) -> float:
+    """An argparse type: ``10%`` or ``0.1`` -> 0.1 (see ``gate.parse_threshold``)."""
+    try:
+        return parse_threshold(text)
+    except BadInput as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def probability(text: str) -> float:
+    """An argparse type: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def decision_options(
+    p: argparse.ArgumentParser,
+    *,
+    threshold: float,
+    alpha: float,
+    threshold_help: str,
+    alpha_help: str,
+) -> None:
+    """``--threshold`` (a percentage) and ``--alpha`` (a false-discovery rate) of the
+    commands that decide whether a timing changed (``gate``, ``monitor``), parsed and
+    checked here."""
+    p.add_argument(
+        "--threshold",
+        type=percentage,
+        default=threshold,
+        metavar="PCT",
+        help=f"{threshold_help} (default {threshold * 100:g}%%)",
+    )
+    p.add_argument(
+        "--alpha", type=probability, default=alpha, help=f"{alpha_help} (default {alpha:g})"
+    )
