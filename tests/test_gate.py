@@ -401,3 +401,22 @@ def test_markdown_and_junit_show_each_pair_for_ci(tmp_path, capsys):
     assert failed and all(cls == "sinc.numba" for cls, _ in failed)
     assert int(suite.get("failures")) == len(failed)
     assert main([*args, "--junit", str(tmp_path / "missing-dir" / "x.xml")]) == 2
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["gate", "A", "A", "--junit", "A"],
+        ["report", "A", "--store", "S", "--out", "A", "--format", "md"],
+        ["accuracy", "--family", "exp", "--backend", "numpy", "--points", "10", "--out", "A"],
+    ],
+)
+def test_an_output_path_never_replaces_a_stored_record(tmp_path, capsys, argv):
+    # Each of these once wrote its output over the record and exited 0.
+    a = write(tmp_path, fake_record("20261123T000000Z-aaaaaa", 1))
+    before = Path(a).read_bytes()
+    argv = [{"A": a, "S": str(tmp_path)}.get(x, x) for x in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "it is a stored run record" in err
+    assert Path(a).read_bytes() == before

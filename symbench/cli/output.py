@@ -13,6 +13,7 @@ from ..cache import atomic_write_bytes
 from ..errors import BadInput
 from ..fmt import fmt_seconds
 from ..records.schema import encode_tree
+from ..records.store import refuse_overwriting_a_record
 from ..records.summary import boundness, summarize, variant_gains
 from ..selection import select
 
@@ -58,6 +59,7 @@ def print_unavailable(console, results) -> None:
 
 def check_writable(path: str) -> None:
     """Refuse an output path before the work, not after it."""
+    refuse_overwriting_a_record(path)
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent) or not os.access(parent, os.W_OK) or os.path.isdir(path):
         raise BadInput(f"cannot write {path}: its directory is missing or not writable")
@@ -72,6 +74,7 @@ def write_text(path: str, text: str) -> None:
     """Write ``text`` atomically with the user's umask; an unwritable path is bad input."""
     from pathlib import Path
 
+    refuse_overwriting_a_record(path)
     try:
         atomic_write_bytes(Path(path), text.encode())
         mask = os.umask(0)  # a file for people to keep: the usual permissions, not mkstemp's

@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Iterator
@@ -52,6 +53,17 @@ def new_run_id(now: datetime | None = None) -> str:
     """``YYYYmmddTHHMMSSZ-xxxxxx``: sortable by time, unique across concurrent runs."""
     now = now or datetime.now(timezone.utc)
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+RECORD_FILE = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}\.json")
+
+
+def refuse_overwriting_a_record(path: str | Path) -> None:
+    """BadInput if ``path`` is an existing run record (a file named as ``new_run_id`` names
+    them): an output path (a report, JUnit XML, accuracy tables) never replaces one."""
+    target = Path(path)
+    if RECORD_FILE.fullmatch(target.name) and target.exists():
+        raise BadInput(f"refusing to write over {path}: it is a stored run record")
 
 
 def now_iso() -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import BadInput, unknown_name
+from ..records.store import refuse_overwriting_a_record
 from .data import collect
 from .html import render_html
 from .markdown import render_md
@@ -34,6 +35,7 @@ def build_report(records: list[dict], out: str | Path, fmt: str = "html") -> Pat
         raise unknown_name("report format", fmt, FORMATS)
     if not records:
         raise BadInput("no run records to report")
+    refuse_overwriting_a_record(out)
     data = collect(records)
     text = render_html(data) if fmt == "html" else render_md(data)
     path = Path(out)
