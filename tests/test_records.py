@@ -42,6 +42,45 @@ def test_corrupt_records_are_named_and_skipped(tmp_path):
     assert "corrupt or truncated" in problems[0]
 
 
+def _timed(record, **timing):
+    result = {"kernel": "add", "backend": "numpy", "dtype": "float64", "status": "pass"}
+    timing = {"size": 10, "samples": [1e-6, 2e-6], "median_s": 1.5e-6} | timing
+    return record | {"settings": {"sizes": [10]}, "results": [result | {"timings": [timing]}]}
+
+
+DAMAGED = {  # each of these once broke a command that read the store with a traceback
+    "binary": lambda rec: b"\x89PNG\r\n\x1a\n\xff\xfe" * 50,
+    "results null": lambda rec: rec | {"results": None},
+    "results of strings": lambda rec: rec | {"results": ["a", "b"]},
+    "settings a list": lambda rec: rec | {"settings": [1]},
+    "sizes a string": lambda rec: rec | {"settings": {"sizes": "abc"}},
+    "run_id a number": lambda rec: rec | {"run_id": 5},
+    "nested 100 000 deep": lambda rec: "[" * 100_000 + "]" * 100_000,
+    "NaN samples": lambda rec: _timed(rec, samples=[float("nan")] * 3),
+    "a negative median": lambda rec: _timed(rec, median_s=-1.0),
+    "a timing without size": lambda rec: _timed(rec, size="ten"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGED)
+def test_a_damaged_record_is_refused_in_one_line_and_the_others_still_read(tmp_path, damage):
+    from symbench.cli import main
+
+    store = Store(tmp_path)
+    good = store.save(_timed(minimal_record("20260101T000000Z-aaaaaa")))
+    bad = DAMAGED[damage](minimal_record("20260102T000000Z-bbbbbb"))
+    bad = bad if isinstance(bad, (bytes, str)) else json.dumps(bad)
+    path = tmp_path / "20260102T000000Z-bbbbbb.json"
+    path.write_bytes(bad if isinstance(bad, bytes) else bad.encode())
+    with pytest.raises(RecordError, match="corrupt|not a JSON object|no schema_version"):
+        load_file(path)
+    records, problems = store.load_all()
+    assert [r["run_id"] for r in records] == ["20260101T000000Z-aaaaaa"] and len(problems) == 1
+    assert main(["show", "20260102T000000Z-bbbbbb", "--store", str(tmp_path)]) == 2
+    assert main(["history", "--store", str(tmp_path)]) == 0
+    assert load_file(good) == store.load("20260101T000000Z-aaaaaa")  # nothing lost
+
+
 def test_newer_schema_is_refused_with_a_clear_message(tmp_path):
     p = tmp_path / "new.json"
     p.write_text(json.dumps(minimal_record() | {"schema_version": SCHEMA_VERSION + 1}))

@@ -117,6 +117,59 @@ def upgrade(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# --- the shape every reader relies on ---------------------------------------------------
+
+_TOP_TYPES = {"run_id": str, "created": str, "provenance": dict, "settings": dict,
+              "kernels": dict, "results": list}  # fmt: skip
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _seconds(value: Any) -> bool:
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
+def shape_problem(record: Mapping[str, Any]) -> str | None:
+    """What in a (parsed, upgraded) record is not shaped as symbench writes it, or None.
+    Checked on every load, so a damaged or hand-made record is refused with one line instead
+    of breaking a command that reads it: the types of the top-level fields, each result's
+    names, and each timing's size and samples (finite seconds, as ``new_timing`` writes)."""
+    for name, kind in _TOP_TYPES.items():
+        if not isinstance(record[name], kind):
+            return f"{name} is not a JSON {'object' if kind is dict else kind.__name__}"
+    sizes = record["settings"].get("sizes")
+    if sizes is not None and not (isinstance(sizes, list) and all(map(_positive_int, sizes))):
+        return "settings.sizes is not a list of sizes"
+    for i, result in enumerate(record["results"]):
+        where = f"results[{i}]"
+        if not isinstance(result, dict):
+            return f"{where} is not a JSON object"
+        for name in ("kernel", "backend", "dtype"):
+            if not isinstance(result.get(name), str):
+                return f"{where}.{name} is not a name"
+        timings = result.get("timings") or []
+        if not isinstance(timings, list):
+            return f"{where}.timings is not a list"
+        for j, timing in enumerate(timings):
+            at = f"{where}.timings[{j}]"
+            if not isinstance(timing, dict) or not _positive_int(timing.get("size")):
+                return f"{at} has no size"
+            samples = timing.get("samples") or []
+            if not isinstance(samples, list) or not all(map(_seconds, samples)):
+                return f"{at}.samples are not finite times in seconds"
+            for name in ("median_s", "min_s"):
+                if timing.get(name) is not None and not _seconds(timing[name]):
+                    return f"{at}.{name} is not a finite time in seconds"
+    return None
+
+
 # --- the one factory ---------------------------------------------------------------------
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BadInput
-from .schema import REQUIRED, SCHEMA_VERSION, encode_tree, upgrade
+from .schema import REQUIRED, SCHEMA_VERSION, encode_tree, shape_problem, upgrade
 
 STORE_ENV = "SYMBENCH_STORE"
 DEFAULT_STORE = Path(".symbench") / "runs"
@@ -180,6 +180,8 @@ def load_file(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RecordError(f"cannot read record {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise RecordError(f"record {path} is corrupt: not UTF-8 text") from None
     return parse_record(text, str(path))
 
 
@@ -190,6 +192,8 @@ def parse_record(text: str, path: str) -> dict[str, Any]:
         record = json.loads(text)
     except ValueError as exc:
         raise RecordError(f"record {path} is corrupt or truncated: {exc}") from None
+    except RecursionError:
+        raise RecordError(f"record {path} is corrupt: nested too deeply") from None
     if not isinstance(record, dict):
         raise RecordError(f"record {path} is not a JSON object")
     version = record.get("schema_version")
@@ -204,6 +208,9 @@ def parse_record(text: str, path: str) -> dict[str, Any]:
     missing = [k for k in REQUIRED if k not in record]
     if missing:
         raise RecordError(f"record {path} lacks {', '.join(missing)}")
+    problem = shape_problem(record)
+    if problem:
+        raise RecordError(f"record {path} is corrupt: {problem}")
     return record
 
 

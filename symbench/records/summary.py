@@ -112,7 +112,7 @@ def history_rows(
                 "run_id": rec.run_id,
                 "created": rec.created,
                 "commit": (git.get("commit") or "")[:12] + ("+" if git.get("dirty") else ""),
-                "cpu": rec.provenance["machine"]["cpu"]["model"],
+                "cpu": ((rec.provenance.get("machine") or {}).get("cpu") or {}).get("model", "?"),
                 "pairs": len(pairs),
                 "passed": sum(r.status == "pass" for r in pairs),
                 "largest_size": largest,
