@@ -43,6 +43,8 @@ from .timing import (
 )
 
 DEFAULT_SIZES = (1, 1_000, 1_000_000)
+INPUT_BUDGET_BYTES = 2 * 2**30  # inputs held at once (round-robin holds many pairs' inputs)
+MAX_ELEMENTS = INPUT_BUDGET_BYTES // 8  # the largest size: one float64 input in the budget
 # --quick: one kernel per character (memory-bound, special point, special function, many
 # inputs, big expression) at sizes that keep it to about a minute once builds are cached.
 QUICK_KERNELS = ("add", "sinc", "gelu", "black_scholes", "hydrogen_sum8")
@@ -67,7 +69,7 @@ class RunSettings:
     bandwidth_elements: int = DEFAULT_ELEMENTS
     latency_s: float = 0.03  # per size: single-call latencies for p50/p99 (0: none)
     # Round-robin sampling holds the inputs of many pairs at once; more are timed in groups.
-    input_budget_bytes: int = 2 * 2**30
+    input_budget_bytes: int = INPUT_BUDGET_BYTES
     sampling: str = "round-robin"  # over all pairs at a size (recorded for comparisons)
     threads: int | None = None  # threads of every threaded backend (None: each one's default)
     # Samples write into one output allocated beforehand where the backend can (a fresh

@@ -299,6 +299,31 @@ def test_no_numpy_warnings_reach_the_terminal(capsys):
     assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], caught
 
 
-def test_threads_must_be_positive(capsys):
-    code, _, err = run_cli(capsys, "run", "--threads", "0", "--kernel", "add")
-    assert code == 2 and "--threads must be at least 1" in err
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [  # a bad-input sweep found each of these hanging, crashing or accepted
+        (["run", "--threads", "0"], "--threads: must be at least 1"),
+        (["run", "--min-sample-s", "nan"], "--min-sample-s: must be a finite number"),
+        (["run", "--min-sample-s", "inf"], "--min-sample-s: must be a finite number"),
+        (["run", "--min-sample-s", "-1"], "--min-sample-s: must be a finite number"),
+        (["run", "--sizes", "1e99"], "more than 268,435,456"),
+        (["run", "--sizes", "10,,20"], "cannot read --sizes"),
+        (["run", "--sizes", "2.5"], "must be positive integers"),
+        (["check", "--seed", "-1"], "--seed: must be at least 0"),
+        (["check", "--size", "10000000000000"], "--size: must be at most"),
+        (["check", "--jobs", "0"], "--jobs/-j: must be at least 1"),
+        (["accuracy", "--points", "99999999999999"], "--points: must be at most"),
+        (["recommend", "--kernel", "add", "--batch", "1e99"], "--batch '1e99' asks for"),
+        (["verify", "latest", "--timing-floor", "-1"], "--timing-floor: must be a finite"),
+        (["monitor", "--min-runs", "0"], "--min-runs: must be at least 3"),
+        (["fuzz", "--max-seconds", "nan"], "--max-seconds: must be a finite number"),
+        (["gate", "latest", "--rerun", "--worker-timeout", "-1"], "--worker-timeout: must be"),
+    ],
+)
+def test_bad_numbers_are_one_line_and_exit_2(capsys, tmp_path, argv, message):
+    try:
+        code = main([*argv, "--store", str(tmp_path)] if argv[0] != "fuzz" else argv)
+    except SystemExit as exc:  # argparse's own errors: one line, exit 2
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and message in err, err

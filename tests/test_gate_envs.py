@@ -9,8 +9,9 @@ import venv
 
 import pytest
 
-from symbench import get_backend, get_kernel
+from symbench import BadInput, get_backend, get_kernel
 from symbench.cli import main
+from symbench.gate.envs import rerun_envs
 from symbench.records import Store
 from symbench.runner import RunSettings, run
 
@@ -87,8 +88,11 @@ def test_a_worker_that_hangs_is_stopped_by_the_timeout(baseline, tmp_path, capsy
 
 def test_process_pairs_must_be_at_least_one(baseline, capsys):
     store, record = baseline
-    code = main(_gate(store, record, "--base-env", sys.executable, "--process-pairs", "0"))
-    assert code == 2 and "--process-pairs must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # argparse's one line
+        main(_gate(store, record, "--base-env", sys.executable, "--process-pairs", "0"))
+    assert exc.value.code == 2 and "--process-pairs: must be at least 1" in capsys.readouterr().err
+    with pytest.raises(BadInput, match="--process-pairs must be at least 1"):  # the library
+        rerun_envs(record, sys.executable, process_pairs=0)
 
 
 def test_base_env_needs_rerun(baseline):

@@ -16,7 +16,7 @@ from ..equivalence import DEFAULT_SIZE, FAILING, check_matrix, matrix_size
 from ..fmt import fmt_number
 from ..records.provenance import collect, package_versions
 from ..selection import select, split_names
-from .options import dtype_device_options, output_options, selection_options
+from .options import ELEMENTS, dtype_device_options, output_options, selection_options, whole
 from .output import (
     STATUS_STYLE,
     RichReporter,
@@ -206,11 +206,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     selection_options(p)
     p.add_argument(
         "--size",
-        type=int,
+        type=ELEMENTS,
         default=DEFAULT_SIZE,
         help=f"elements per input (default {DEFAULT_SIZE})",
     )
-    p.add_argument("--jobs", "-j", type=int, default=None, help="parallel builds (default: cores)")
+    p.add_argument(
+        "--jobs", "-j", type=whole(1), default=None, help="parallel builds (default: cores)"
+    )
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     p.add_argument("--with-source", action="store_true", help="include generated source in JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -242,7 +244,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     dtype_device_options(p)
     p.add_argument(
         "--points",
-        type=int,
+        type=ELEMENTS,
         default=DEFAULT_POINTS,
         help="inputs per probe (default %(default)s)",
     )

@@ -22,8 +22,10 @@ from .options import (
     kernel_options,
     output_options,
     percentage,
+    seconds,
     store_from,
     store_option,
+    whole,
 )
 from .output import (
     RichReporter,
@@ -190,13 +192,12 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         raise BadInput(sel.errors[0])
     if len(sel.kernels) != 1:
         raise BadInput(f"recommend answers for one kernel at a time, got {len(sel.kernels)}")
-    if args.max_compile_s is not None and args.max_compile_s < 0:
-        raise BadInput("--max-compile-s must not be negative")
+    batches = list(parse_sizes(args.batch, "--batch"))  # before any progress is drawn
     store = store_from(args)
     with RichReporter(enabled=not args.no_progress) as reporter:
         rec = recommend(
             sel.kernels[0],
-            list(parse_sizes(args.batch, "--batch")),
+            batches,
             device=args.device,
             dtype=args.dtype,
             max_compile_s=args.max_compile_s,
@@ -318,13 +319,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--samples",
-        type=int,
+        type=whole(1),
         default=gate.DEFAULT_RERUN_PAIRS,
         help="--rerun: paired samples per size (default %(default)s)",
     )
     p.add_argument(
         "--min-sample-s",
-        type=float,
+        type=seconds,
         default=gate.DEFAULT_RERUN_SAMPLE_S,
         help="--rerun: shortest sample in seconds (default %(default)s)",
     )
@@ -344,7 +345,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--worker-timeout",
-        type=float,
+        type=seconds,
         default=DEFAULT_TIMEOUT_S,
         metavar="S",
         help="--base-env: longest wait for one answer of a worker (default %(default)s s); a "
@@ -352,7 +353,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--process-pairs",
-        type=int,
+        type=whole(1),
         default=DEFAULT_PROCESS_PAIRS,
         metavar="N",
         help="--base-env: pairs of workers started one after the other, each taking "
@@ -407,7 +408,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--min-runs",
-        type=int,
+        type=whole(3),
         default=monitor.DEFAULT_MIN_RUNS,
         help="shortest history searched (default %(default)s)",
     )
@@ -436,7 +437,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu, gpu:0, tpu:0 (default cpu)")
     p.add_argument("--dtype", default=DTYPE_CHOICES[0], choices=DTYPE_CHOICES)
     p.add_argument(
-        "--max-compile-s", type=float, metavar="S", help="leave out backends compiling longer"
+        "--max-compile-s", type=seconds, metavar="S", help="leave out backends compiling longer"
     )
     p.add_argument(
         "--by", choices=RANK_BY, default=RANK_BY[0], help="rank by median or tail latency"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .. import fuzz
 from ..selection import select, split_names
+from .options import seconds, whole
 from .output import (
     RichReporter,
     check_writable,
@@ -37,8 +38,8 @@ def register(sub) -> None:
             "bad input. Needs Hypothesis (pip install 'symbench[test]')."
         ),
     )
-    p.add_argument("--count", type=int, default=100, help="expressions to judge (default 100)")
-    p.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0)")
+    p.add_argument("--count", type=whole(1), default=100, help="expressions to judge (default 100)")
+    p.add_argument("--seed", type=whole(0), default=0, help="Hypothesis seed (default 0)")
     p.add_argument(
         "--backend", "-b", action="append", metavar="ID", help="backend id(s) (default: all)"
     )
@@ -46,7 +47,7 @@ def register(sub) -> None:
         "--dtype", action="append", metavar="DTYPE", help="float64 and/or float32 (default: both)"
     )
     p.add_argument(
-        "--max-seconds", type=float, default=None, help="stop generating after this long"
+        "--max-seconds", type=seconds, default=None, help="stop generating after this long"
     )
     p.add_argument(
         "--corpus",
@@ -60,9 +61,6 @@ def register(sub) -> None:
 
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
-    if args.count < 1:
-        error_line(f"--count must be at least 1, got {args.count}")
-        return 2
     if args.max_seconds is not None and args.max_seconds <= 0:
         error_line(f"--max-seconds must be positive, got {args.max_seconds}")
         return 2

@@ -4,11 +4,14 @@ spelled and explained once; defaults come from the library."""
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
 
 from ..errors import BadInput
 from ..gate.report import parse_threshold
 from ..kernels.core import DTYPES
 from ..records import open_store
+from ..runner import MAX_ELEMENTS
 
 DTYPE_CHOICES = tuple(DTYPES)
 
@@ -96,7 +99,7 @@ def dtype_device_options(p: argparse.ArgumentParser) -> None:
         help=" and/or ".join(DTYPES) + " (default: all)",
     )
     p.add_argument("--device", metavar="DEV", help="only this device (cpu, gpu:0, tpu:0)")
-    p.add_argument("--seed", type=int, default=None, help="input seed (default: fixed)")
+    p.add_argument("--seed", type=whole(0), default=None, help="input seed (default: fixed)")
 
 
 def output_options(p: argparse.ArgumentParser, json_help: str, progress: bool = True) -> None:
@@ -145,3 +148,35 @@ def decision_options(
     p.add_argument(
         "--alpha", type=probability, default=alpha, help=f"{alpha_help} (default {alpha:g})"
     )
+
+
+def whole(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number within ``[minimum, maximum]`` (a count, a size, a
+    seed), so a bad one is one line and exit 2 before any work."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum:,}, got {value:,}")
+        return value
+
+    return parse
+
+
+ELEMENTS = whole(1, MAX_ELEMENTS)  # a size, batch or point count: one array within the budget
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a finite, non-negative number (seconds, or a fraction)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value

@@ -53,15 +53,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if getattr(args, "seed", 0) is None:
         args.seed = DEFAULT_SEED
-    if getattr(args, "repeats", 1) < 1:
-        error_line(f"--repeats must be at least 1, got {args.repeats}")
-        return 2
-    if getattr(args, "threads", None) is not None and args.threads < 1:
-        error_line(f"--threads must be at least 1, got {args.threads}")
-        return 2
-    if getattr(args, "size", 1) < 1:
-        error_line(f"--size must be at least 1, got {args.size}")
-        return 2
     try:
         return args.func(args)
     except SymbenchError as exc:

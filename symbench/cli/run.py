@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from ..asv_machine import results_dir
@@ -11,10 +12,17 @@ from ..envs import DEFAULT_ROOT as ENV_ROOT
 from ..envs import create as create_env
 from ..equivalence import FAILING
 from ..errors import BadInput
-from ..runner import DEFAULT_SIZES, QUICK_KERNELS, QUICK_SIZES, RunSettings, run
+from ..runner import DEFAULT_SIZES, MAX_ELEMENTS, QUICK_KERNELS, QUICK_SIZES, RunSettings, run
 from ..timing import DEFAULT_MIN_SAMPLE_S, DEFAULT_REPEATS
 from ..verify import DEFAULT_MAX_OUTSIDE, DEFAULT_MEAN_TOLERANCE, DEFAULT_TIMING_FLOOR, verify
-from .options import output_options, selection_options, store_from, store_option
+from .options import (
+    output_options,
+    seconds,
+    selection_options,
+    store_from,
+    store_option,
+    whole,
+)
 from .output import (
     RichReporter,
     escape,
@@ -30,12 +38,17 @@ def parse_sizes(text: str | None, option: str = "--sizes") -> tuple[int, ...] | 
     if text is None:
         return None
     try:
-        sizes = tuple(int(float(t)) for t in text.split(",") if t.strip())
+        values = [float(t) for t in text.split(",")]
     except ValueError:
         raise BadInput(f"cannot read {option} {text!r}: expected e.g. 1,1000,1e6") from None
-    if not sizes or min(sizes) < 1:
+    if not all(math.isfinite(v) and v >= 1 and v == int(v) for v in values):
         raise BadInput(f"{option} must be positive integers, got {text!r}")
-    return sizes
+    if max(values) > MAX_ELEMENTS:
+        raise BadInput(
+            f"{option} {text!r} asks for {max(values):.3g} elements, more than {MAX_ELEMENTS:,} "
+            "(one float64 input within the 2 GiB input budget)"
+        )
+    return tuple(int(v) for v in values)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -201,19 +214,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--repeats",
-        type=int,
+        type=whole(1),
         default=DEFAULT_REPEATS,
         help="timing samples per size (default %(default)s)",
     )
     p.add_argument(
         "--min-sample-s",
-        type=float,
+        type=seconds,
         default=DEFAULT_MIN_SAMPLE_S,
         help="calibrate loops so a sample lasts at least this long (default %(default)s)",
     )
     p.add_argument(
         "--threads",
-        type=int,
+        type=whole(1, 4096),
         metavar="N",
         help="threads for every threaded backend ("
         + ", ".join(i for i in backend_ids() if get_backend(i).threads_var)
@@ -291,7 +304,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-timings", action="store_true", help="check results and sources only")
     p.add_argument(
         "--timing-floor",
-        type=float,
+        type=seconds,
         default=DEFAULT_TIMING_FLOOR,
         help="smallest noise band of one timing comparison, as a fraction (default %(default)s)",
     )
