@@ -170,3 +170,35 @@ def test_loading_survives_user_defined_sympy_classes():
     exprcodec._CLASSES.clear()  # the walk happens once per process
     for k in catalog().values():
         assert kernel_from_dict(kernel_to_dict(k)) == k
+
+
+def test_a_mistyped_sqlite_store_is_bad_input_before_mlflow_is_asked(tmp_path, capsys):
+    # MLflow created a missing path's directories silently, and on an unwritable one
+    # retried for 100 s, then printed a database driver's traceback (bad-input sweep).
+    from symbench.cli import main
+
+    not_a_db = tmp_path / "notes.txt"
+    not_a_db.write_text("<html>")
+    cases = {
+        f"sqlite:///{tmp_path}/missing/dir/m.db": "does not exist",
+        f"sqlite:///{not_a_db}": "is not an SQLite database",
+        f"sqlite:///{tmp_path}": "is not a file",
+        "sqlite:////proc/symbench-test.db": "cannot create",
+    }
+    for uri, message in cases.items():
+        assert main(["history", "--store", uri]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "missing").exists()
+
+
+def test_an_unreachable_servers_error_is_a_few_words():
+    from symbench.records.mlflow_store import _reason
+
+    nested = ("API request to http://h:1/api/2.0/mlflow/experiments/get-by-name failed with "
+              "exception HTTPConnectionPool(host='h', port=1): Max retries exceeded with url: "
+              "(Caused by NewConnectionError('<urllib3.connection.HTTPConnection>: Failed to "
+              "establish a new connection: [Errno 111] Connection refused'))")  # fmt: skip
+    assert _reason(Exception(nested)) == "cannot reach the server (connection refused)"
+    long = _reason(Exception("word " * 100))
+    assert len(long) <= 204 and long.endswith(" ...") and "wor ..." not in long

@@ -46,6 +46,21 @@ TAG = "symbench."  # prefix of every tag symbench writes
 COMPLETE = TAG + "complete"
 
 
+_REASONS = ("Connection refused", "Name or service not known", "timed out", "No route to host",
+            "Temporary failure in name resolution", "Connection reset")  # fmt: skip
+
+
+def _reason(exc: Exception) -> str:
+    """An MLflow error in a few words: the network reason when there is one (its messages
+    nest a whole retry history on one line), else its first line, cut at a word."""
+    text = str(exc).strip()
+    known = next((r for r in _REASONS if r in text), None)
+    if known:
+        return f"cannot reach the server ({known.lower()})"
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first if len(first) <= 200 else first[:200].rsplit(" ", 1)[0] + " ..."
+
+
 class Unreachable(SymbenchError):
     """The tracking server did not answer or refused a call (a record being saved stays in
     the local store). Exit code 1: nothing the user typed was wrong."""
@@ -192,8 +207,7 @@ class MlflowStore:
         try:
             return fn(*args, **kwargs)
         except MlflowException as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise Unreachable(f"MLflow store {self.uri}: {what} failed: {first[:300]}") from None
+            raise Unreachable(f"MLflow store {self.uri}: {what} failed: {_reason(exc)}") from None
         except OSError as exc:
             raise Unreachable(f"MLflow store {self.uri}: {what} failed: {exc}") from None
 
@@ -444,6 +458,32 @@ def validate_kernels(record: dict[str, Any], name: str) -> None:
             raise RecordError(f"record {name}, kernel {kname!r}: {exc}; refusing it") from None
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _check_sqlite_file(db: Path, uri: str) -> None:
+    """A local MLflow store's database must be an SQLite file, or a new one in a writable
+    directory that exists: MLflow would otherwise create a mistyped path's directories
+    silently, or retry for minutes and end in a database driver's traceback."""
+    if db.is_file():
+        with db.open("rb") as f:
+            header = f.read(len(SQLITE_HEADER))
+        if header and header != SQLITE_HEADER:
+            raise BadInput(f"store {uri}: {db} is not an SQLite database")
+        return
+    if db.exists():
+        raise BadInput(f"store {uri}: {db} is not a file")
+    parent = db.parent if str(db.parent) else Path(".")
+    if not parent.is_dir():
+        raise BadInput(f"store {uri}: directory {parent} does not exist")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".probe-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise BadInput(f"store {uri}: cannot create {db}: {exc.strerror or exc}") from None
+
+
 def open_store(
     path: str | os.PathLike | None = None,
     experiment: str | None = None,
@@ -457,6 +497,8 @@ def open_store(
     where = path if path is not None else os.environ.get(STORE_ENV)
     if not is_tracking_uri(where):
         return Store(Path(where) if where else DEFAULT_STORE)
+    if where.startswith("sqlite:///"):
+        _check_sqlite_file(Path(where[len("sqlite:///") :]), where)
     store = MlflowStore(
         str(where), experiment or os.environ.get(EXPERIMENT_ENV) or DEFAULT_EXPERIMENT
     )
