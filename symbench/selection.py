@@ -16,8 +16,15 @@ from .kernels.core import DTYPES
 
 
 def split_names(values: Iterable[str] | None) -> list[str]:
-    """``["a,b", "c"]`` -> ``["a", "b", "c"]`` (options may repeat and take commas)."""
-    return [n.strip() for v in values or [] for n in v.split(",") if n.strip()]
+    """``["a,b", "c"]`` -> ``["a", "b", "c"]`` (options may repeat and take commas). An empty
+    name (``--kernel ""``, ``a,,b``) is BadInput: it used to mean "all" silently."""
+    names = []
+    for v in values or []:
+        parts = [n.strip() for n in v.split(",")]
+        if not all(parts):
+            raise BadInput(f"empty name in {v!r}: give names separated by commas")
+        names += parts
+    return names
 
 
 def parse_domain_options(options: Iterable[str]) -> dict[str, Domain]:
@@ -46,7 +53,7 @@ def _resolve(names: list[str], known, kind: str, errors: list[str]) -> list:
     """The known entries for ``names`` (values of a dict, or the names themselves); each
     unknown name becomes one error line instead of stopping the others."""
     found = []
-    for n in names:
+    for n in dict.fromkeys(names):  # each name once: add,add is one kernel
         if n in known:
             found.append(known[n] if isinstance(known, dict) else n)
         else:

@@ -327,3 +327,23 @@ def test_bad_numbers_are_one_line_and_exit_2(capsys, tmp_path, argv, message):
         code = exc.code
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and message in err, err
+
+
+def test_empty_names_are_bad_input_and_repeated_names_count_once(capsys, tmp_path):
+    # `--kernel ""` meant "every kernel", and add,add checked each pair twice (sweep)
+    for option in ("--kernel", "--backend", "--dtype"):
+        code, _, err = run_cli(capsys, "check", option, "")
+        assert code == 2 and err.count("\n") == 1 and "empty name" in err
+    code, _, err = run_cli(capsys, "check", "-k", "add,,sinc", "-b", "numpy")
+    assert code == 2 and "empty name in 'add,,sinc'" in err
+    code, out, _ = run_cli(capsys, "check", "-k", "add,add", "-b", "numpy,numpy",
+                           "--dtype", "float64,float64", "--json", "--no-progress")  # fmt: skip
+    assert code == 0 and len(json.loads(out)) == 1
+
+
+def test_a_kernels_file_cannot_end_symbench(capsys, tmp_path):
+    for code_line in ("raise SystemExit(0)", "raise SystemExit(1)", "import sys; sys.exit()"):
+        path = tmp_path / "k.py"
+        path.write_text(code_line + "\n")
+        code, _, err = run_cli(capsys, "check", "--kernels-file", str(path))
+        assert code == 2 and "failed to run: SystemExit" in err

@@ -66,7 +66,7 @@ def load_kernels_file(path: str | Path) -> list[Kernel]:
         namespace = runpy.run_path(str(p))
     except BadInput as exc:
         raise BadInput(f"kernels file {p}: {exc}") from None
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # SystemExit too: a file may not end symbench
         raise BadInput(f"kernels file {p} failed to run: {type(exc).__name__}: {exc}") from None
     if "KERNELS" not in namespace:
         raise BadInput(f"kernels file {p} defines no KERNELS list")
