@@ -21,7 +21,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from .backends.codegen import shallow_cse
+from .backends.codegen import rebuild_bottom_up, shallow_cse
 from .cache import atomic_write_bytes, cache_dir
 from .errors import BadInput
 from .kernels.core import Kernel, srepr
@@ -56,10 +56,64 @@ def subsample(size: int, points: int = REFERENCE_POINTS, nspecial: int = 0) -> n
     return np.unique(np.concatenate([np.arange(nspecial), spread]))
 
 
+class sb_pow(sp.Function):  # noqa: N801 (printed as a call in the generated mpmath code)
+    """``base**exponent`` with a variable exponent, evaluated by ``_bounded_pow``."""
+
+    nargs = 2
+
+
+MAX_LOG_MAGNITUDE = 2**16  # |ln|x**y|| beyond this: far out of every float format's range
+
+
+def _bounded_pow(base, exponent):
+    """mpmath's ``base**exponent``, except where ``|exponent * ln|base||`` is astronomical.
+    There mpmath turns an integer-valued exponent such as 10**(10**10) into a Python int of
+    10**10 digits and never returns (``x**x**x**x`` at x = 10); the power is +-inf or 0 in
+    every float format, and that is what is returned."""
+    if base == 0 or not mpmath.isfinite(base) or mpmath.isnan(exponent):
+        return base**exponent
+    if mpmath.isinf(exponent):  # an exponent that overflowed: C99's pow, by |base|
+        grows = (abs(base) > 1) == (exponent > 0)
+        return mpmath.mpf(1) if abs(base) == 1 else (mpmath.inf if grows else mpmath.mpf(0))
+    if abs(exponent) < MAX_LOG_MAGNITUDE:  # |ln|base|| <= ~2**30 for any mpf we meet here
+        return base**exponent
+    t = exponent * mpmath.log(abs(base))
+    if abs(t) <= MAX_LOG_MAGNITUDE:
+        return base**exponent
+    if base < 0:  # real only for an integer exponent; its parity from the mantissa
+        man, exp = exponent.man_exp
+        if not (exp >= 0 or (exp > -64 and man % (1 << -exp) == 0)):
+            return mpmath.mpf("nan")  # complex: the caller reports it like any complex value
+        odd = exp == 0 and man % 2 == 1
+        sign = -1 if odd else 1
+    else:
+        sign = 1
+    return sign * mpmath.inf if t > 0 else mpmath.mpf(0)
+
+
+def _bounded_powers(expr: sp.Basic) -> sp.Basic:
+    """Every power with a variable exponent becomes ``sb_pow`` (iteratively: deep is fine)."""
+
+    def leaf(node: sp.Basic) -> sp.Basic | None:
+        return None if node.args else node
+
+    def rebuild(node: sp.Basic, args: list[sp.Basic]) -> sp.Basic:
+        if isinstance(node, sp.Pow) and not node.exp.is_Number:
+            return sb_pow(*args)
+        return node.func(*args) if args != list(node.args) else node
+
+    return rebuild_bottom_up(expr, leaf, rebuild)
+
+
 def _evaluator(kernel: Kernel):
     # shallow_cse: deeply nested expressions become temporaries (Python refuses 200 nested
     # parentheses in one line); it changes how the exact value is computed, not the value.
-    return sp.lambdify(kernel.args, kernel.expr, modules="mpmath", cse=shallow_cse)
+    return sp.lambdify(
+        kernel.args,
+        _bounded_powers(kernel.expr),
+        modules=[{"sb_pow": _bounded_pow}, "mpmath"],
+        cse=shallow_cse,
+    )
 
 
 def _to_double_double(value) -> tuple[float, float]:

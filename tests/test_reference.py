@@ -1,4 +1,7 @@
+import json
 import math
+import subprocess
+import sys
 
 import mpmath
 import numpy as np
@@ -69,3 +72,29 @@ def test_precision_below_30_digits_is_refused(tmp_cache):
     k = get_kernel("square")
     with pytest.raises(Exception, match="at least 30"):
         reference(k, make_inputs(k, 3, "float64"), dps=20)
+
+
+def test_an_astronomical_power_is_inf_or_zero_not_a_hang():
+    # mpmath turned 10**(10**10), an integer-valued exponent, into a Python int of 10**10
+    # digits and never returned: `check --expr "x**x**x**x" --domain x=0:10` hung (sweep).
+    # In a child process, so that a regression fails after 120 s instead of hanging here.
+    code = (
+        "import json\n"
+        "import numpy as np\n"
+        "from symbench import Kernel\n"
+        "from symbench.reference import evaluate\n"
+        "k = Kernel.from_expr('x**x**x**x', {'x': (0, 10)})\n"
+        "print(json.dumps(list(evaluate(k, [np.array([0.5, 2.0, 3.0, 10.0])])[0])))\n"
+        "k = Kernel.from_expr('(-x)**(x**x**x)', {'x': (0, 10)})\n"
+        "print(json.dumps(list(evaluate(k, [np.array([2.0, 3.0, 10.0])])[0])))\n"
+        "k = Kernel.from_expr('1/(1 + x**x**x**x)', {'x': (0, 10)})\n"
+        "print(json.dumps(list(evaluate(k, [np.array([2.0, 10.0])])[0])))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    towers, signed, inverse = (json.loads(line) for line in proc.stdout.split("\n")[:3])
+    assert towers[0] == pytest.approx(0.5 ** (0.5 ** (0.5**0.5))) and towers[1] == 2.0**16
+    assert towers[2:] == [math.inf, math.inf]  # 3**(3**27) and beyond: overflow
+    assert signed == [65536.0, -math.inf, math.inf]  # (-3)**odd, then C99's pow(-10, inf)
+    assert inverse == [pytest.approx(1 / 65537), 0.0]
