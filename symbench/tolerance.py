@@ -517,7 +517,8 @@ class _Propagator:
                 slopes.append(np.abs(_call(deriv, shifted, self.n)))
                 if t:
                     spans.append(np.abs(_call(value_fn, shifted, self.n) - v))
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: NaN, handled
                 slope = np.nanmax(slopes, axis=0)
                 nonlinear = slope > 2 * slopes[0]
                 span = np.where(nonlinear, np.nanmax(spans, axis=0) / SAFETY, 0.0)

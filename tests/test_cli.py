@@ -318,6 +318,8 @@ def test_no_numpy_warnings_reach_the_terminal(capsys):
         (["monitor", "--min-runs", "0"], "--min-runs: must be at least 3"),
         (["fuzz", "--max-seconds", "nan"], "--max-seconds: must be a finite number"),
         (["gate", "latest", "--rerun", "--worker-timeout", "-1"], "--worker-timeout: must be"),
+        (["check", "--device", "banana"], "unknown device 'banana'"),
+        (["recommend", "-k", "add", "--device", "gpu0"], "unknown device 'gpu0'"),
     ],
 )
 def test_bad_numbers_are_one_line_and_exit_2(capsys, tmp_path, argv, message):

@@ -202,3 +202,20 @@ def test_an_unreachable_servers_error_is_a_few_words():
     assert _reason(Exception(nested)) == "cannot reach the server (connection refused)"
     long = _reason(Exception("word " * 100))
     assert len(long) <= 204 and long.endswith(" ...") and "wor ..." not in long
+
+
+def test_a_stray_json_file_is_not_a_record_nor_latest(tmp_path):
+    store = Store(tmp_path)
+    store.save(minimal_record("20260101T000000Z-aaaaaa"))
+    (tmp_path / "notes.json").write_text('{"mine": 1}')  # sorted after every run id
+    assert store.resolve("latest").name == "20260101T000000Z-aaaaaa.json"
+    records, problems = store.load_all()
+    assert len(records) == 1 and problems == []
+
+
+@pytest.mark.parametrize("version", ["2", 2.5, True])
+def test_a_schema_version_that_is_not_a_number_is_named(tmp_path, version):
+    p = tmp_path / "20260101T000000Z-aaaaaa.json"
+    p.write_text(json.dumps(minimal_record() | {"schema_version": version}))
+    with pytest.raises(RecordError, match="not a version number"):
+        load_file(p)

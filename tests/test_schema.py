@@ -67,7 +67,7 @@ def test_unknown_and_newer_versions_are_refused(tmp_path):
         upgrade({"schema_version": SCHEMA_VERSION + 1})
     p = tmp_path / "r.json"
     p.write_text(json.dumps({"schema_version": 0}))
-    with pytest.raises(RecordError, match="no schema_version"):
+    with pytest.raises(RecordError, match="schema_version 0, not a version number"):
         load_file(p)
 
 

@@ -19,6 +19,7 @@ from ..selection import select, split_names
 from .options import (
     DTYPE_CHOICES,
     decision_options,
+    device,
     kernel_options,
     output_options,
     percentage,
@@ -434,7 +435,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N,N,...",
         help="batch sizes (default %(default)s)",
     )
-    p.add_argument("--device", default="cpu", help="cpu, gpu:0, tpu:0 (default cpu)")
+    p.add_argument("--device", type=device, default="cpu", help="cpu, gpu:0, tpu:0 (default cpu)")
     p.add_argument("--dtype", default=DTYPE_CHOICES[0], choices=DTYPE_CHOICES)
     p.add_argument(
         "--max-compile-s", type=seconds, metavar="S", help="leave out backends compiling longer"
@@ -485,7 +486,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kernel", "-k", metavar="NAME", help="kernel name (catalog or yours)")
     p.add_argument("--backend", "-b", metavar="ID", help="backend id")
     p.add_argument("--dtype", choices=DTYPE_CHOICES, help=f"default {DTYPE_CHOICES[0]}")
-    p.add_argument("--device", default="cpu", help="default cpu")
+    p.add_argument("--device", type=device, default="cpu", help="default cpu")
     p.add_argument("--expr", metavar="EXPR", help="your own expression instead of --kernel")
     p.add_argument("--domain", action="append", metavar="NAME=LO:HI", help="domain of --expr")
     p.add_argument("--kernels-file", metavar="FILE", help="a Python file defining KERNELS")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from collections.abc import Callable
 
 from ..errors import BadInput
@@ -98,7 +99,9 @@ def dtype_device_options(p: argparse.ArgumentParser) -> None:
         metavar="DTYPE",
         help=" and/or ".join(DTYPES) + " (default: all)",
     )
-    p.add_argument("--device", metavar="DEV", help="only this device (cpu, gpu:0, tpu:0)")
+    p.add_argument(
+        "--device", type=device, metavar="DEV", help="only this device (cpu, gpu:0, tpu:0)"
+    )
     p.add_argument("--seed", type=whole(0), default=None, help="input seed (default: fixed)")
 
 
@@ -180,3 +183,11 @@ def seconds(text: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
+
+
+def device(text: str) -> str:
+    """An argparse type: ``cpu``, ``gpu``, ``gpu:N``, ``tpu`` or ``tpu:N`` (whether that
+    device exists here is for each backend to say: unavailable, with its reason)."""
+    if not re.fullmatch(r"cpu|(gpu|tpu)(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"unknown device {text!r}: cpu, gpu:N or tpu:N")
+    return text

@@ -115,7 +115,8 @@ class Store:
             raise BadInput(f"run store {str(self.path)!r} is not a directory")
         if not self.path.is_dir():
             return []
-        return sorted(p for p in self.path.glob("*.json") if not p.name.startswith("."))
+        # Records only (named by run id): a stray notes.json is neither a record nor "latest".
+        return sorted(p for p in self.path.glob("*.json") if RECORD_FILE.fullmatch(p.name))
 
     def load_all(self) -> tuple[list[dict[str, Any]], list[str]]:
         """All readable records, oldest first, and one message per unreadable file."""
@@ -197,8 +198,10 @@ def parse_record(text: str, path: str) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise RecordError(f"record {path} is not a JSON object")
     version = record.get("schema_version")
-    if not isinstance(version, int) or version < 1:
+    if "schema_version" not in record:
         raise RecordError(f"record {path} has no schema_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise RecordError(f"record {path} has schema_version {version!r}, not a version number")
     if version > SCHEMA_VERSION:
         raise RecordError(
             f"record {path} has schema version {version}, newer than the {SCHEMA_VERSION} this "
