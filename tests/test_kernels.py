@@ -104,3 +104,13 @@ def test_the_codegen_view_is_made_once_and_is_not_part_of_the_kernel():
     assert with_float_constants(view.expr) is with_float_constants(view.expr)
     plain = Kernel.from_expr("sin(sbarg0)", {"sbarg0": (0, 1)})  # already safe: itself
     assert plain.for_codegen() is plain
+
+
+def test_messages_about_a_huge_expression_stay_short():
+    wide = "+".join(f"x{i}" for i in range(1500))
+    with pytest.raises(BadInput) as exc:
+        Kernel.from_expr(wide, {"x0": (0, 1)})
+    assert len(str(exc.value)) < 400 and " ..." in str(exc.value)
+    with pytest.raises(BadInput) as exc:
+        Kernel.from_expr("x" * 10_000, {"x": (0, 1)})
+    assert len(str(exc.value)) < 400

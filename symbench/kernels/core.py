@@ -123,12 +123,12 @@ class Kernel:
         missing = self.expr.free_symbols - set(self.args)
         if missing:
             names = ", ".join(sorted(str(s) for s in missing))
-            raise BadInput(f"kernel {self.name}: symbol(s) {names} have no domain")
+            raise BadInput(f"kernel {self.name}: symbol(s) {_short(names)} have no domain")
         problem = nonfinite_constant(self.expr)
         if problem:
             raise BadInput(f"kernel {self.name}: {problem}")
         if self.expr.has(sp.I) or self.expr.is_real is False:
-            raise BadInput(f"kernel {self.name}: expression is complex-valued: {self.expr}")
+            raise BadInput(f"kernel {self.name}: expression is complex-valued: {_short(self.expr)}")
 
     def tolerance(self, dtype: str) -> Tolerance:
         return self.tolerances[dtype]
@@ -203,13 +203,14 @@ class Kernel:
         unknown = [n for n in domains if n not in by_name]
         if unknown:
             raise BadInput(
-                f"domain given for {', '.join(unknown)}, which the expression {parsed} "
+                f"domain given for {_short(', '.join(unknown))}, which the expression "
+                f"{_short(parsed)} "
                 f"does not contain"
             )
         missing = sorted(set(by_name) - set(domains))
         if missing:
             raise BadInput(
-                f"symbol(s) {', '.join(missing)} in {parsed} have no domain: "
+                f"symbol(s) {_short(', '.join(missing))} in {_short(parsed)} have no domain: "
                 f"add --domain {missing[0]}=LO:HI"
             )
         real = {n: sp.Symbol(n, real=True) for n in domains}
@@ -226,6 +227,12 @@ class Kernel:
             source=source,
             tolerances=tolerances,
         )
+
+
+def _short(value: object, limit: int = 120) -> str:
+    """``value`` as text for a one-line message: a 10 000-character expression is cut."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 5] + " ..."
 
 
 @functools.lru_cache(maxsize=64)
