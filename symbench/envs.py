@@ -69,7 +69,10 @@ def create(
         raise BadInput("give --ref REF or --requirements FILE (one of them)")
     head = _run(["git", "rev-parse", "HEAD"], repo).strip()
     if ref:
-        commit = _run(["git", "rev-parse", "--verify", f"{ref}^{{commit}}"], repo).strip()
+        try:
+            commit = _run(["git", "rev-parse", "--verify", f"{ref}^{{commit}}"], repo).strip()
+        except EnvError:  # the git repository answered: the ref is what is wrong
+            raise BadInput(f"--ref {ref!r} names no commit in {repo.absolute()}") from None
         key, source = commit[:16], f"ref {ref} (commit {commit})"
     else:
         path = Path(requirements)

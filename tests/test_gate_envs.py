@@ -101,6 +101,16 @@ def test_base_env_needs_rerun(baseline):
                  "--base-env", sys.executable]) == 2  # fmt: skip
 
 
+def test_base_dir_needs_base_env_and_a_ref_must_name_a_commit(baseline, capsys, tmp_path):
+    # both were accepted: --base-dir ignored (exit 0), an unknown ref exit 1 (bad-input sweep)
+    store, record = baseline
+    assert main(_gate(store, record, "--base-dir", str(tmp_path))) == 2
+    assert "goes with --base-env" in capsys.readouterr().err
+    assert main(["env", "create", "--ref", "no-such-ref-anywhere", "--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "names no commit" in err
+
+
 def test_env_create_makes_a_baseline_from_a_ref_once_and_the_gate_runs_in_it(
     baseline, tmp_path, capsys
 ):

@@ -214,6 +214,14 @@ def test_push_to_a_directory_store_is_bad_input(tmp_path):
     assert main(["push", "--store", str(tmp_path)]) == 2
 
 
+@pytest.mark.parametrize("option", ["--asv", "--local"])
+def test_push_from_a_missing_directory_is_bad_input(tmp_path, capsys, option):
+    # a mistyped path pushed nothing and exited 0 (bad-input sweep); checked before MLflow
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    assert main(["push", "--store", uri, option, str(tmp_path / "typo")]) == 2
+    assert f"{option} " in capsys.readouterr().err and not (tmp_path / "m.db").exists()
+
+
 def test_asv_results_are_logged_once_with_commit_and_machine(server, tmp_path, capsys):
     from symbench.asv_machine import save_fingerprint
     from symbench.devices import fingerprint

@@ -48,6 +48,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
     threshold = args.threshold
     if (args.base_env or args.base_dir) and not args.rerun:
         raise BadInput("--base-env and --base-dir go with --rerun BASELINE")
+    if args.base_dir and not args.base_env:
+        raise BadInput("--base-dir is the baseline worker's directory: it goes with --base-env")
     if args.rerun:
         if args.current:
             raise BadInput("--rerun measures the current code now: give only BASELINE")

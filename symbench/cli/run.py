@@ -99,6 +99,9 @@ def cmd_push(args: argparse.Namespace) -> int:
             f"push sends local records to an MLflow store; {args.store or 'the default store'!r} "
             "is a directory (give --store http://host:5000 or sqlite:///mlflow.db)"
         )
+    for option, given in (("--asv", args.asv), ("--local", args.local)):
+        if given and not Path(given).is_dir():  # a typo would push nothing and exit 0
+            raise BadInput(f"{option} {given!r} is not a directory")
     done = store.push_pending()
     asv = store.push_asv(Path(args.asv)) if args.asv else {}
     if args.json:
@@ -266,7 +269,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "at that git ref, with its dependencies; `--requirements FILE` one holding this "
             "code with those packages. Made once per ref commit (or file and commit) under "
             "--root and reused, so CI can cache the directory. Prints the interpreter to give "
-            "`gate --rerun BASELINE --base-env`. Exit 1 when git, venv or pip fails."
+            "`gate --rerun BASELINE --base-env`. Exit 2 for a ref that names no commit, 1 "
+            "when git, venv or pip fails."
         ),
     )
     env_sub = p.add_subparsers(dest="env_command", metavar="create")
