@@ -251,3 +251,12 @@ def test_asv_results_are_logged_once_with_commit_and_machine(server, tmp_path, c
     assert run.data.params["asv.cpu"] == "AMD EPYC"
     files = {a.path for a in store.client().list_artifacts(run.info.run_id)}
     assert "01234567-existing-py.json" in files and any("fingerprint" in f for f in files)
+
+
+def test_a_new_sqlite_store_keeps_stderr_quiet(tmp_path):
+    # every command on a new SQLite store printed MLflow's migration INFO lines (sweep)
+    proc = subprocess.run(
+        [sys.executable, "-m", "symbench", "history", "--store", f"sqlite:///{tmp_path / 'm.db'}"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr

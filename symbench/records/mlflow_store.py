@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
@@ -86,6 +87,10 @@ def _mlflow():
         raise BadInput(
             f'an MLflow store needs MLflow ({exc}): pip install "symbench[mlflow]"'
         ) from None
+    # A local SQLite store logs its schema migrations at INFO on stderr, in every command
+    # that opens a new one: symbench's stderr carries its own lines only.
+    for name in ("mlflow.store.db.utils", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     return mlflow, MlflowClient
 
 
