@@ -46,6 +46,9 @@ class Candidate:
         return self.p99_s if by == "p99" else self.p50_s
 
 
+NOT_MEASURED = "not measured at this batch size"
+
+
 @dataclass
 class Pick:
     batch: int
@@ -53,6 +56,12 @@ class Pick:
     runner_up: Candidate | None = None
     margin: float | None = None  # runner-up latency / best latency
     excluded: dict[str, str] = field(default_factory=dict)  # backend -> why not
+
+    @property
+    def unmeasured(self) -> bool:
+        """No answer because nothing was measured at this batch (``measure=False``), which
+        is not the same as every backend failing."""
+        return self.best is None and set(self.excluded.values()) == {NOT_MEASURED}
 
 
 @dataclass
@@ -68,6 +77,14 @@ class Recommendation:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def exit_code(self) -> int:
+        """0 every batch has a pick, 1 some batch has none that passed, 3 some batch was not
+        measured (``--no-measure``) and none failed."""
+        if any(p.best is None and not p.unmeasured for p in self.picks):
+            return 1
+        return 3 if any(p.unmeasured for p in self.picks) else 0
 
 
 def _pair_status(record: dict[str, Any], name: str, dtype: str, device: str):
@@ -217,7 +234,7 @@ def recommend(
             if b in excluded:
                 continue
             if cand is None:
-                pick.excluded[b] = "not measured at this batch size"
+                pick.excluded[b] = NOT_MEASURED
             elif max_compile_s is not None and (cand.compile_s or 0) > max_compile_s:
                 pick.excluded[b] = f"compile {cand.compile_s:.2g} s > {max_compile_s:g} s"
             else:

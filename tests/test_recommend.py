@@ -70,6 +70,8 @@ def test_runs_from_another_machine_are_not_used(first, store, tmp_path):
     other.save(record)
     rec = recommend(get_kernel("add"), [1], store=other, backends=["numpy"], measure=False)
     assert rec.picks[0].best is None and "not measured" in rec.picks[0].excluded["numpy"]
+    # unmeasured is not "none passed" (exit 1, which it was): exit 3, not enough data
+    assert rec.picks[0].unmeasured and rec.exit_code == 3
     named = recommend(get_kernel("add"), [1], store=other, backends=["numpy"], measure=False,
                       from_run=record["run_id"])  # fmt: skip
     assert named.picks[0].best.backend == "numpy"  # an explicitly named run is used as is
@@ -80,6 +82,7 @@ def test_compile_budget_excludes_backends(first, store):
     pick = rec.picks[0]
     assert pick.best is None or (pick.best.compile_s or 0) <= 0.0
     assert any("compile" in why for why in pick.excluded.values())
+    assert not pick.unmeasured and rec.exit_code == (1 if pick.best is None else 0)
 
 
 def test_cli_recommend_json_and_bad_input(first, store, capsys):

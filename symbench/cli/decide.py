@@ -214,7 +214,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         )
     if args.json:
         print_json(rec.to_dict())
-        return 0 if all(p.best for p in rec.picks) else 1
+        return rec.exit_code
     from rich.table import Table
 
     table = Table(
@@ -227,7 +227,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     for p in rec.picks:
         b = p.best
         if b is None:
-            table.add_row(str(p.batch), "[red]none passed[/]", *["-"] * 7)
+            verdict = "[yellow]not measured[/]" if p.unmeasured else "[red]none passed[/]"
+            table.add_row(str(p.batch), verdict, *["-"] * 7)
             continue
         runner = f"{p.runner_up.backend} (x{p.margin:.2f} slower)" if p.runner_up else "-"
         table.add_row(
@@ -242,7 +243,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         console.print(f"[dim]{backend}: {escape(why)}[/]")
     source = f"measured now as run {rec.measured_run}" if rec.measured_run else "from the store"
     console.print(f"answered {source}; runs used: {', '.join(rec.runs_used) or 'none'}")
-    return 0 if all(p.best for p in rec.picks) else 1
+    return rec.exit_code
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -427,7 +428,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "p50/p99 latency per call, throughput, compile cost, cold start (compile + first "
             "call) and the runner-up. Answers from stored runs of this machine with the same "
             "expression; measures only what they do not cover and stores that as a run. "
-            "Exit 1 when no backend passed for some batch size."
+            "Exit 1 when no backend passed for some batch size, 3 when --no-measure left one "
+            "unmeasured."
         ),
     )
     kernel_options(p)
