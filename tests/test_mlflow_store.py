@@ -234,6 +234,7 @@ def test_asv_results_are_logged_once_with_commit_and_machine(server, tmp_path, c
               "params": {"machine": "box", "cpu": "AMD EPYC", "python": "3.11"},
               "results": {"bench_compile.TimeCall.time_call": [[1.0e-3]]}}  # fmt: skip
     (results / "box" / "01234567-existing-py.json").write_text(json.dumps(result))
+    (tmp_path / "none").mkdir()  # an empty local store: no records pending
     args = ["push", "--store", server.uri, "--experiment", "asvtest", "--local",
             str(tmp_path / "none"), "--asv", str(results), "--json"]  # fmt: skip
     assert main(args) == 0
