@@ -45,7 +45,6 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if args.junit:
         check_writable(args.junit)  # before the measuring, not after
     store = store_from(args)
-    threshold = args.threshold
     if (args.base_env or args.base_dir) and not args.rerun:
         raise BadInput("--base-env and --base-dir go with --rerun BASELINE")
     if args.base_dir and not args.base_env:
@@ -69,7 +68,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
                     base_dir=args.base_dir,
                     pairs=args.samples,
                     min_sample_s=args.min_sample_s,
-                    threshold=threshold,
+                    threshold=args.threshold,
                     alpha=args.alpha,
                     timeout_s=args.worker_timeout,
                     process_pairs=args.process_pairs,
@@ -82,7 +81,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
                 current_kernels=heads,
                 pairs=args.samples,
                 min_sample_s=args.min_sample_s,
-                threshold=threshold,
+                threshold=args.threshold,
                 alpha=args.alpha,
                 reporter=reporter,
             )
@@ -92,7 +91,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
         report = gate.compare_records(
             store.load(args.baseline),
             store.load(args.current),
-            threshold=threshold,
+            threshold=args.threshold,
             alpha=args.alpha,
             allow_env_change=args.allow_env_change,
         )

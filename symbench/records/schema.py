@@ -123,7 +123,7 @@ _TOP_TYPES = {"run_id": str, "created": str, "provenance": dict, "settings": dic
               "kernels": dict, "results": list}  # fmt: skip
 
 
-def _positive_int(value: Any) -> bool:
+def _count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
@@ -145,7 +145,7 @@ def shape_problem(record: Mapping[str, Any]) -> str | None:
         if not isinstance(record[name], kind):
             return f"{name} is not a JSON {'object' if kind is dict else kind.__name__}"
     sizes = record["settings"].get("sizes")
-    if sizes is not None and not (isinstance(sizes, list) and all(map(_positive_int, sizes))):
+    if sizes is not None and not (isinstance(sizes, list) and all(map(_count, sizes))):
         return "settings.sizes is not a list of sizes"
     for i, result in enumerate(record["results"]):
         where = f"results[{i}]"
@@ -159,7 +159,7 @@ def shape_problem(record: Mapping[str, Any]) -> str | None:
             return f"{where}.timings is not a list"
         for j, timing in enumerate(timings):
             at = f"{where}.timings[{j}]"
-            if not isinstance(timing, dict) or not _positive_int(timing.get("size")):
+            if not isinstance(timing, dict) or not _count(timing.get("size")):
                 return f"{at} has no size"
             samples = timing.get("samples") or []
             if not isinstance(samples, list) or not all(map(_seconds, samples)):
