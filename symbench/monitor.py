@@ -7,11 +7,14 @@ ratio). Candidate steps come from ``ruptures``' PELT search with an L2 cost and 
 estimated robustly from successive differences); each candidate is then tested, as Apache
 Otava does after E-divisive, between the segments on either side, with the rank-based
 Mann-Whitney U (Otava uses Student's t; here one run slowed by a neighbour's load must not
-make a step). Before that, each run's suite-wide factor is divided out (``correct_drift``). The
+make a step). Before that, each run's suite-wide factor is divided out (``correct_drift``), and
+runs the whole suite ran more than ``DISTURBED`` slower in are left out (``disturbed_runs``). The
 p-values of every candidate in every series are corrected together (Benjamini-Hochberg,
 ``scipy.stats.false_discovery_control``), so a store with hundreds of series does not
-flag noise somewhere by sheer number. A step is reported when its corrected p-value is below
-``alpha`` and it changes the time by at least ``min_change``; its confidence is ``1 - p``.
+flag noise somewhere by sheer number. A step is reported (a change point) when its corrected
+p-value is below ``alpha`` and it changes the time by at least ``min_change``; its confidence
+is ``1 - p``. A series is *flagged* when one of its steps is beyond ``threshold`` either way,
+and ``monitor`` fails (exit 1) when a series' newest step is a slowdown beyond it.
 
 Why ruptures: it is maintained, works with NumPy 2 (MongoDB's signal-processing-algorithms,
 the E-divisive implementation Otava uses, pins NumPy 1), and PELT finds several steps in one
@@ -41,6 +44,16 @@ DEFAULT_THRESHOLD = 0.10
 DEFAULT_MIN_RUNS = 8
 #: a machine's runs are corrected for suite-wide drift when it has at least this many series
 MIN_SERIES_FOR_DRIFT = 10
+#: a run is disturbed (taken while the machine was loaded) at a machine, device and size
+#: when its suite-wide factor is this much above the median of the runs around it
+#: (``DISTURBED_WINDOW`` on each side): measured on the development VM, a neighbour's load
+#: episode made every other run 1.5-1.7x slower suite-wide for 8 runs, by 1.35x for numpy
+#: pairs and 2x for numexpr's threads, so that dividing out one factor left steps of
+#: +-8-19 % in pairs that never changed
+DISTURBED = 0.10
+#: runs on each side whose median is a run's usual level: a change that lasts longer than
+#: this is the machine's new level (a step of the drift series), not an episode
+DISTURBED_WINDOW = 4
 DRIFT = "(suite drift)"
 
 EXIT_OK, EXIT_SLOWER, EXIT_TOO_SHORT = 0, 1, 3
@@ -55,6 +68,7 @@ class Step:
     change: float  # after / before - 1 (positive: slower)
     p_value: float  # Mann-Whitney U, corrected over every candidate in the store
     confidence: float
+    number: int = 0  # the run's 1-based position in the series' whole history
 
 
 @dataclass
@@ -68,6 +82,9 @@ class Series:
     run_ids: list[str] = field(default_factory=list)
     times_s: list[float] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
+    # 1-based position of each run in the whole history (disturbed runs left out, numbered)
+    positions: list[int] = field(default_factory=list)
+    length: int = 0  # runs in the whole history, disturbed ones included
 
     @property
     def key(self) -> str:
@@ -88,15 +105,23 @@ class Report:
     runs: int
     machines: dict[str, str]  # machine key -> description
     drift: list[Series] = field(default_factory=list)  # per machine, when corrected
+    # runs left out of the pairs' series, per "machine/device/n=size"
+    disturbed: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def change_points(self) -> list[Series]:
+        """Series with at least one step (of at least ``min_change``)."""
+        return [s for s in self.series if s.steps]
 
     @property
     def flagged(self) -> list[Series]:
-        return [s for s in self.series if s.steps]
+        """Series with a step beyond the threshold, either way: what a user should look at."""
+        return [s for s in self.change_points if any(beyond(st, self) for st in s.steps)]
 
     @property
     def newest_slowdowns(self) -> list[Series]:
         """Series whose newest step is a slowdown beyond the threshold."""
-        return [s for s in self.flagged if s.steps[-1].change > self.threshold]
+        return [s for s in self.change_points if s.steps[-1].change > self.threshold]
 
     @property
     def long_enough(self) -> list[Series]:
@@ -120,9 +145,15 @@ class Report:
             "machines": self.machines,
             "drift_corrected": [d.machine for d in self.drift],
             "drift_steps": [d.to_dict() for d in self.drift if d.steps],
-            "flagged": [s.to_dict() for s in self.flagged],
+            "disturbed_runs": self.disturbed,
+            "change_points": [s.to_dict() for s in self.change_points],
+            "flagged": [s.key for s in self.flagged],
             "newest_slowdowns": [s.key for s in self.newest_slowdowns],
         }
+
+
+def beyond(step: Step, report: Report) -> bool:
+    return abs(step.change) > report.threshold
 
 
 def histories(records: list[dict[str, Any]]) -> tuple[list[Series], dict[str, str]]:
@@ -143,6 +174,8 @@ def histories(records: list[dict[str, Any]]) -> tuple[list[Series], dict[str, st
             s = out.setdefault(key, Series(*key))
             s.run_ids.append(view.run_id)
             s.times_s.append(t.median_s)
+            s.length += 1
+            s.positions.append(s.length)
     return list(out.values()), machines
 
 
@@ -179,8 +212,46 @@ def correct_drift(series: list[Series]) -> list[Series]:
         d = Series(machine, DRIFT, "all", device, "-", size)
         d.run_ids = order
         d.times_s = [math.exp(factor[r]) for r in order]
+        d.length = len(order)
+        d.positions = list(range(1, len(order) + 1))
         drift.append(d)
     return drift
+
+
+def disturbed_runs(drift: list[Series]) -> dict[tuple[str, str, int], list[str]]:
+    """The runs of each (machine, device, size) whose suite drift factor is more than
+    ``DISTURBED`` above the median of the ``DISTURBED_WINDOW`` runs on either side.
+
+    A neighbour's load slows pairs by different factors (threads and memory-bound loops
+    more), so a run taken under it is an outlier for every pair even after its suite-wide
+    factor is divided out; Mann-Whitney between segments takes a cluster of such runs for a
+    step. Those runs are left out of every series, the drift's too, and named in the
+    report. The level is local, so a change that lasts (a compiler upgrade) is not an
+    episode: from its first run on, most of the window sits at the new level, and the drift
+    series shows it as a step. Load only slows, so only runs above the level count."""
+    out: dict[tuple[str, str, int], list[str]] = {}
+    w = DISTURBED_WINDOW
+    for d in drift:
+        y = np.log(np.asarray(d.times_s))
+        hit = [
+            r
+            for i, r in enumerate(d.run_ids)
+            if y[i] - float(np.median(y[max(0, i - w) : i + w + 1])) > math.log1p(DISTURBED)
+        ]
+        if hit:
+            out[(d.machine, d.device, d.size)] = hit
+    return out
+
+
+def leave_out(series: list[Series], runs: dict[tuple[str, str, int], list[str]]) -> None:
+    """Drop each series' runs that ``runs`` names for its machine, device and size."""
+    for s in series:
+        skip = set(runs.get((s.machine, s.device, s.size), ()))
+        if skip:
+            kept = [i for i, r in enumerate(s.run_ids) if r not in skip]
+            s.run_ids = [s.run_ids[i] for i in kept]
+            s.times_s = [s.times_s[i] for i in kept]
+            s.positions = [s.positions[i] for i in kept]
 
 
 def noise(y: np.ndarray) -> float:
@@ -262,7 +333,8 @@ def detect(
         change = after / before - 1
         if abs(change) < min_change:
             continue
-        s.steps.append(Step(b, s.run_ids[b], before, after, change, float(p), 1 - float(p)))
+        number = s.positions[b] if s.positions else b + 1
+        s.steps.append(Step(b, s.run_ids[b], before, after, change, float(p), 1 - float(p), number))
 
 
 def candidates_of(s: Series, found: list) -> list[int]:
@@ -285,6 +357,28 @@ def monitor(
         series = [s for s in series if s.kernel in kernels]
     if backends:
         series = [s for s in series if s.backend in backends]
+    return judge(
+        series, machines, len(records), threshold=threshold, alpha=alpha,
+        min_change=min_change, min_runs=min_runs, normalize=normalize,
+    )  # fmt: skip
+
+
+def judge(
+    series: list[Series],
+    machines: dict[str, str],
+    runs: int,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    alpha: float = DEFAULT_ALPHA,
+    min_change: float = DEFAULT_MIN_CHANGE,
+    min_runs: int = DEFAULT_MIN_RUNS,
+    normalize: bool = True,
+) -> Report:
+    """Steps in ``series`` (from ``histories``): the drift divided out, disturbed runs left
+    out, then ``detect`` over all of them together."""
     drift = correct_drift(series) if normalize else []
+    disturbed = disturbed_runs(drift)
+    leave_out([*series, *drift], disturbed)
     detect([*series, *drift], alpha=alpha, min_change=min_change, min_runs=min_runs)
-    return Report(series, threshold, alpha, min_runs, len(records), machines, drift)
+    named = {f"{m}/{d}/n={n}": ids for (m, d, n), ids in disturbed.items()}
+    return Report(series, threshold, alpha, min_runs, runs, machines, drift, named)

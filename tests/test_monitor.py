@@ -55,8 +55,62 @@ def test_exit_codes_say_slower_improved_or_too_short():
     )
     monitor.detect(faster.series)
     assert faster.flagged and faster.exit_code == monitor.EXIT_OK
+    small = monitor.Report([_series(_noisy(30, 0.01, 3, step=0.07, at=15))], 0.10, 0.01, 8, 30, {})
+    monitor.detect(small.series)  # a change point, but within the threshold: not flagged
+    assert small.change_points and not small.flagged and small.exit_code == monitor.EXIT_OK
     short = monitor.Report([_series(_noisy(5, 0.02, 3))], 0.10, 0.01, 8, 5, {})
     assert short.exit_code == monitor.EXIT_TOO_SHORT
+
+
+def _suite(runs, episode, sensitivity, seed=0, step_at=None, sigma=0.02):
+    """16 series of one machine, device and size: seeded noise, every run in ``episode``
+    slowed suite-wide (series i by ``sensitivity[i]`` times a 1.6x load, as a neighbour's
+    load slows threads and memory-bound loops more), series 0 slowed 20 % from ``step_at``."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(16):
+        y = rng.normal(0.0, sigma, runs)
+        y[list(episode)] += sensitivity[i] * np.log(1.6)
+        if step_at is not None and i == 0:
+            y[step_at:] += np.log(1.2)
+        s = monitor.Series("m", f"k{i}", "b", "cpu", "float64", 1000)
+        s.run_ids = [f"r{j:02d}" for j in range(runs)]
+        s.times_s = list(np.exp(y) * 1e-3)
+        s.positions = list(range(1, runs + 1))
+        s.length = runs
+        out.append(s)
+    return out
+
+
+# The development VM's load episode of 2026-12-04: every other run from the 14th on.
+EPISODE = (13, 15, 17, 19)
+SENSITIVITY = np.linspace(0.5, 1.6, 16)
+
+
+def test_runs_under_a_load_episode_are_left_out_not_taken_for_steps():
+    for seed in range(3):
+        report = monitor.judge(_suite(22, EPISODE, SENSITIVITY, seed=seed, step_at=11), {}, 22)
+        assert report.disturbed == {"m/cpu/n=1000": [f"r{j:02d}" for j in EPISODE]}
+        assert [s.kernel for s in report.flagged] == ["k0"]
+        (step,) = report.flagged[0].steps
+        assert abs(step.number - 12) <= 2 and step.run_id == f"r{step.number - 1:02d}"
+        assert 0.15 < step.change < 0.25
+        assert all(len(s.times_s) == 22 - len(EPISODE) for s in report.series)
+
+
+def test_without_leaving_out_the_episode_the_report_is_wrong(monkeypatch):
+    monkeypatch.setattr(monitor, "DISTURBED", 10.0)  # nothing counts as disturbed
+    for seed in range(3):  # the episode hides the real step, or adds false ones
+        report = monitor.judge(_suite(22, EPISODE, SENSITIVITY, seed=seed, step_at=11), {}, 22)
+        assert not report.disturbed and [s.kernel for s in report.flagged] != ["k0"]
+
+
+def test_a_lasting_level_change_is_the_machines_step_not_an_episode():
+    report = monitor.judge(_suite(24, range(12, 24), np.ones(16) * 0.4), {}, 24)
+    assert report.disturbed == {} and not report.flagged
+    (drift,) = report.drift
+    (step,) = drift.steps
+    assert step.number == 13 and 0.15 < step.change < 0.25
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +143,9 @@ def test_monitor_on_a_store_names_the_run_and_fails_on_a_newest_slowdown(history
     code = main(["monitor", "--store", str(history.path), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 1 and out["exit_code"] == 1
-    (flag,) = out["flagged"]
+    (flag,) = out["change_points"]
     assert flag["key"] == "add/numba/cpu/float64/n=1000"
+    assert out["flagged"] == [flag["key"]]
     (step,) = flag["steps"]
     assert abs(step["index"] - 8) <= 2 and 0.2 < step["change"] < 0.4
     assert out["newest_slowdowns"] == ["add/numba/cpu/float64/n=1000"]

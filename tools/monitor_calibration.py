@@ -33,7 +33,8 @@ from symbench.records import open_store
 def residuals(store: str, flat_until: int, min_runs: int) -> list[np.ndarray]:
     records, _ = open_store(store).load_all()
     series, _ = monitor.histories(records[:flat_until])
-    monitor.correct_drift(series)  # the noise a pair's series has as monitor sees it
+    drift = monitor.correct_drift(series)  # the noise a pair's series has as monitor sees it
+    monitor.leave_out(series, monitor.disturbed_runs(drift))
     out = []
     for s in series:
         if len(s.times_s) >= min_runs:

@@ -161,20 +161,29 @@ def print_monitor(report: monitor.Report) -> None:
     table = Table(title=f"change points over {report.runs} runs (FDR {report.alpha:g})")
     for col in ("machine", "pair", "run", "#", "before", "after", "change", "confidence"):
         table.add_column(col, justify="right" if col in ("#", "change", "confidence") else "left")
-    for s in report.flagged:
+    shown = [*report.change_points, *(d for d in report.drift if d.steps)]
+    for s in shown:
         for st in s.steps:
+            style = "bold" if monitor.beyond(st, report) else None
             table.add_row(
-                s.machine, escape(s.key), st.run_id, f"{st.index + 1}/{len(s.times_s)}",
-                fmt_seconds(st.before_s), fmt_seconds(st.after_s), f"{st.change:+.1%}",
-                f"{st.confidence:.4f}",
+                s.machine, escape(s.key), st.run_id, f"{st.number}/{s.length}",
+                fmt_seconds(st.before_s) if s.kernel != monitor.DRIFT else f"{st.before_s:.3f}",
+                fmt_seconds(st.after_s) if s.kernel != monitor.DRIFT else f"{st.after_s:.3f}",
+                f"{st.change:+.1%}", f"{st.confidence:.4f}", style=style,
             )  # fmt: skip
-    if report.flagged:
+    if shown:
         console.print(table)
     for key, what in report.machines.items():
         console.print(f"[dim]machine {key}: {escape(what)}[/]")
+    for where, runs in report.disturbed.items():
+        console.print(
+            f"[dim]left out as disturbed (the whole suite over {monitor.DISTURBED:.0%} slower) "
+            f"on {escape(where)}: {len(runs)} run(s), {', '.join(runs)}[/]"
+        )
     console.print(
         f"{len(report.series)} series, {len(report.long_enough)} with at least "
-        f"{report.min_runs} runs; {len(report.flagged)} with a change point"
+        f"{report.min_runs} runs; {len(report.change_points)} with a change point, "
+        f"{len(report.flagged)} flagged (a step beyond {report.threshold:.0%}, in bold)"
     )
     if report.exit_code == monitor.EXIT_TOO_SHORT:
         console.print(f"too short to say: no series has {report.min_runs} runs yet (exit 3)")
