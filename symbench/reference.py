@@ -91,6 +91,35 @@ def _bounded_pow(base, exponent):
     return sign * mpmath.inf if t > 0 else mpmath.mpf(0)
 
 
+#: an argument beyond which exp, sinh, cosh and gamma are +-inf or 0 in every float format;
+#: far above what mpmath computes quickly (exp(1e30) takes a millisecond), far below where
+#: the result's exponent no longer fits in memory (exp(exp(exp(1000))) raised MemoryError)
+MAX_ARGUMENT = mpmath.mpf(2) ** 100
+
+
+def _saturating(fn, above, below=None):
+    """``fn``, except that an argument beyond +-``MAX_ARGUMENT`` (only an intermediate
+    result can be one: no float input is) gives ``above`` or ``below`` directly."""
+
+    def bounded(x):
+        if isinstance(x, mpmath.mpf) and mpmath.isfinite(x) and abs(x) > MAX_ARGUMENT:
+            if x > 0:
+                return above
+            if below is not None:
+                return below
+        return fn(x)
+
+    return bounded
+
+
+_SATURATING = {
+    "exp": _saturating(mpmath.exp, mpmath.inf, mpmath.mpf(0)),
+    "sinh": _saturating(mpmath.sinh, mpmath.inf, -mpmath.inf),
+    "cosh": _saturating(mpmath.cosh, mpmath.inf, mpmath.inf),
+    "gamma": _saturating(mpmath.gamma, mpmath.inf),
+}
+
+
 def _bounded_powers(expr: sp.Basic) -> sp.Basic:
     """Every power with a variable exponent becomes ``sb_pow`` (iteratively: deep is fine)."""
 
@@ -111,7 +140,7 @@ def _evaluator(kernel: Kernel):
     return sp.lambdify(
         kernel.args,
         _bounded_powers(kernel.expr),
-        modules=[{"sb_pow": _bounded_pow}, "mpmath"],
+        modules=[{"sb_pow": _bounded_pow, **_SATURATING}, "mpmath"],
         cse=shallow_cse,
     )
 
@@ -142,6 +171,12 @@ def evaluate(kernel: Kernel, columns: list[np.ndarray], dps: int = DEFAULT_DPS):
                 value = fn(*point)
             except (ZeroDivisionError, ValueError, OverflowError):
                 value = mpmath.mpf("nan")
+            except MemoryError:  # a magnitude no bound above caught: say where, not a traceback
+                args = ", ".join(f"{a}={float(c[i])!r}" for a, c in zip(kernel.args, columns))
+                raise BadInput(
+                    f"kernel {kernel.name}: the reference ran out of memory at {args} (an "
+                    "intermediate value beyond any float format); narrow the domain"
+                ) from None
             if isinstance(value, mpmath.mpc):
                 if abs(value.imag) > abs(value) * mpmath.mpf(10) ** (-dps // 2):
                     args = ", ".join(f"{a}={float(c[i])!r}" for a, c in zip(kernel.args, columns))

@@ -2,6 +2,7 @@
 
 import importlib
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -357,14 +358,29 @@ def test_threads_reach_every_threaded_backend(monkeypatch):
 def test_a_compiler_without_openmp_makes_cython_parallel_unavailable(monkeypatch, tmp_path):
     from symbench.backends import cbuild
 
+    if shutil.which("gcc") is None:
+        pytest.skip("the stand-in compiler wraps gcc")
     fake = tmp_path / "cc-without-openmp"
-    fake.write_text('#!/bin/sh\necho "unsupported option -fopenmp" >&2\nexit 1\n')
+    fake.write_text(
+        '#!/bin/sh\ncase " $* " in *" -fopenmp "*) echo "unsupported option -fopenmp" >&2; '
+        'exit 1;; esac\nexec gcc "$@"\n'
+    )
     fake.chmod(0o755)
     monkeypatch.setenv("CC", str(fake))
-    monkeypatch.setattr(cbuild, "_FLAG_SUPPORT", {})
+    monkeypatch.setattr(cbuild, "_PROBED", {})
     with pytest.raises(Unavailable, match="cannot build OpenMP code: unsupported option"):
         get_backend("cython-parallel").check_available()
     get_backend("cython").check_available()  # the serial build needs no OpenMP
+
+
+@pytest.mark.parametrize("backend", ["cython", "ufuncify"])
+def test_a_compiler_that_builds_nothing_makes_c_backends_unavailable(monkeypatch, backend):
+    from symbench.backends import cbuild
+
+    monkeypatch.setenv("CC", "/bin/false")  # found, but every build fails without a word
+    monkeypatch.setattr(cbuild, "_PROBED", {})
+    with pytest.raises(Unavailable, match="cannot build a trivial C program: exit status 1"):
+        get_backend(backend).check_available()
 
 
 # ------------------------------------------------------------ code-generation variants

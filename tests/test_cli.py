@@ -349,3 +349,16 @@ def test_a_kernels_file_cannot_end_symbench(capsys, tmp_path):
         path.write_text(code_line + "\n")
         code, _, err = run_cli(capsys, "check", "--kernels-file", str(path))
         assert code == 2 and "failed to run: SystemExit" in err
+
+
+def test_kernels_lists_a_files_kernel_in_place_of_the_catalogs(capsys, tmp_path):
+    f = tmp_path / "mine.py"
+    f.write_text(
+        "from symbench import Kernel\n"
+        "KERNELS = [Kernel.from_expr('x + 2*y', {'x': (-1, 1), 'y': (-1, 1)}, name='add')]\n"
+    )
+    code, out, _ = run_cli(capsys, "kernels", "--kernels-file", str(f), "--json")
+    rows = json.loads(out)
+    (add,) = [r for r in rows if r["name"] == "add"]  # once, and it is the file's
+    assert code == 0 and add["expr"] == "x + 2*y"
+    assert {r["name"] for r in rows} >= {"sinc", "gelu"}

@@ -322,7 +322,11 @@ def write(tmp_path, record):
 def test_cli_exit_codes(tmp_path, capsys):
     base = fake_record("20261123T000000Z-aaaaaa", 1)
     a = write(tmp_path, base)
-    assert main(["gate", a, a]) == 0
+    assert main(["gate", a, a]) == 2  # a run compared with itself says nothing
+    assert "same run" in capsys.readouterr().err
+    assert (
+        main(["gate", a, write(tmp_path, slower_copy(base, 1.0, "20261123T000003Z-dddddd"))]) == 0
+    )
     slow = write(tmp_path, slower_copy(base, 1.3, "20261123T000001Z-bbbbbb"))
     assert main(["gate", a, slow]) == 1
     assert "suite shift: x1.300 (regression)" in capsys.readouterr().out

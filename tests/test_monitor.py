@@ -151,6 +151,7 @@ def test_monitor_on_a_store_names_the_run_and_fails_on_a_newest_slowdown(history
     assert out["newest_slowdowns"] == ["add/numba/cpu/float64/n=1000"]
     assert main(["monitor", "--store", str(history.path), "--threshold", "50%"]) == 0
     assert main(["monitor", "--store", str(history.path), "--backend", "numpy"]) == 0
+    assert main(["monitor", "--store", str(history.path), "--backend", "numpyy"]) == 2
     assert main(["monitor", "--store", str(history.path), "--min-runs", "40"]) == 3
 
 

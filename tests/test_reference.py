@@ -98,3 +98,29 @@ def test_an_astronomical_power_is_inf_or_zero_not_a_hang():
     assert towers[2:] == [math.inf, math.inf]  # 3**(3**27) and beyond: overflow
     assert signed == [65536.0, -math.inf, math.inf]  # (-3)**odd, then C99's pow(-10, inf)
     assert inverse == [pytest.approx(1 / 65537), 0.0]
+
+
+def test_an_astronomical_argument_saturates_exp_sinh_cosh_gamma():
+    # exp(exp(exp(1000))) raised MemoryError from mpmath, a traceback out of `check` (sweep).
+    x = np.array([0.0, 5.0, 1000.0, -1000.0])
+    cases = {
+        "exp(exp(exp(x)))": [math.exp(math.exp(1.0)), math.inf, math.inf, math.exp(1.0)],
+        "exp(-exp(exp(x)))": [math.exp(-math.exp(1.0)), 0.0, 0.0, math.exp(-1.0)],
+        "sinh(-exp(exp(x)))": [math.sinh(-math.e), -math.inf, -math.inf, math.sinh(-1.0)],
+        "cosh(exp(exp(x)))": [math.cosh(math.e), math.inf, math.inf, math.cosh(1.0)],
+        "gamma(exp(exp(x)))": [math.gamma(math.e), math.inf, math.inf, 1.0],
+    }
+    for text, expected in cases.items():
+        k = Kernel.from_expr(text, {"x": (-1000, 1000)})
+        hi, _ = ref_mod.evaluate(k, [x])
+        assert list(hi) == pytest.approx(expected, rel=1e-15), text
+
+
+def test_a_reference_out_of_memory_is_bad_input_at_its_point(monkeypatch):
+    def exhausted(*args):
+        raise MemoryError
+
+    monkeypatch.setattr(ref_mod, "_evaluator", lambda kernel: exhausted)
+    k = Kernel.from_expr("x", {"x": (0, 1)})
+    with pytest.raises(ref_mod.BadInput, match=r"out of memory at x=0\.5 .*narrow the domain"):
+        ref_mod.evaluate(k, [np.array([0.5])])

@@ -109,6 +109,8 @@ def test_show_history_and_verify(recorded, capsys):
     assert main(["history", *args, "--kernel", "sinc", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["run_id"] for r in rows] == [record["run_id"]]
+    assert main(["history", *args, "--kernel", "sinc,nope"]) == 2  # a typo is not "no runs"
+    assert "no stored run has kernel 'nope' (stored: " in capsys.readouterr().err
     # The timing band is opened wide so this checks the mechanism, not this machine's noise.
     verify = ["verify", record["run_id"], *args, "--timing-floor", "100", "--no-progress", "--json"]
     assert main([*verify, "--strict-timings"]) == 0

@@ -36,42 +36,53 @@ def c_compiler() -> list[str]:
 
 
 def require_c_compiler() -> str:
-    """The compiler's path, or ``Unavailable`` saying which compiler is missing."""
+    """The compiler's path, or ``Unavailable`` saying which compiler is missing or why it
+    cannot build a trivial C program (``CC=/bin/false``: exit status 1, nothing said)."""
     cmd = c_compiler()
     path = shutil.which(cmd[0]) if cmd else None
     if not path:
         raise Unavailable(
             f"C compiler {cmd[0] if cmd else '(none)'!r} not found (set CC or install gcc)"
         )
+    if (why := _probe(cmd, [], _C_PROBE)) is not None:
+        raise Unavailable(f"C compiler {cmd[0]!r} cannot build a trivial C program: {why}")
     return path
 
 
-_FLAG_SUPPORT: dict[tuple[str, ...], str | None] = {}
+_PROBED: dict[tuple[str, ...], str | None] = {}
+_C_PROBE = "int main(void) { return 0; }\n"
 _OPENMP_PROBE = "#include <omp.h>\nint main(void) { return omp_get_max_threads() < 1; }\n"
+
+
+def _probe(cmd: list[str], flags: list[str], source: str) -> str | None:
+    """Why ``cmd`` cannot compile and link ``source`` with ``flags`` (None: it can).
+    Probed once per compiler, flags and process."""
+    key = (*cmd, *flags, source)
+    if key not in _PROBED:
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "probe.c"
+            src.write_text(source)
+            try:
+                proc = subprocess.run(
+                    [*cmd, *flags, str(src), "-o", str(Path(tmp) / "probe")],
+                    capture_output=True, text=True, timeout=60, check=False,
+                )  # fmt: skip
+                said = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
+                why = None if proc.returncode == 0 else (
+                    said[0] if said else f"exit status {proc.returncode}, nothing said"
+                )  # fmt: skip
+            except (OSError, subprocess.SubprocessError) as exc:
+                why = str(exc)
+        _PROBED[key] = why
+    return _PROBED[key]
 
 
 def require_openmp() -> None:
     """``Unavailable`` when the C compiler cannot build and link OpenMP code (``-fopenmp``):
-    Apple's clang, for one, has no OpenMP. Probed once per compiler and process."""
+    Apple's clang, for one, has no OpenMP."""
     cmd = c_compiler()
-    key = tuple(cmd)
-    if key not in _FLAG_SUPPORT:
-        with tempfile.TemporaryDirectory() as tmp:
-            src = Path(tmp) / "probe.c"
-            src.write_text(_OPENMP_PROBE)
-            try:
-                proc = subprocess.run(
-                    [*cmd, "-fopenmp", str(src), "-o", str(Path(tmp) / "probe")],
-                    capture_output=True, text=True, timeout=60, check=False,
-                )  # fmt: skip
-                why = (
-                    None if proc.returncode == 0 else (proc.stderr.strip().splitlines() or ["?"])[0]
-                )
-            except (OSError, subprocess.SubprocessError) as exc:
-                why = str(exc)
-        _FLAG_SUPPORT[key] = why
-    if _FLAG_SUPPORT[key] is not None:
-        raise Unavailable(f"C compiler {cmd[0]!r} cannot build OpenMP code: {_FLAG_SUPPORT[key]}")
+    if (why := _probe(cmd, ["-fopenmp"], _OPENMP_PROBE)) is not None:
+        raise Unavailable(f"C compiler {cmd[0]!r} cannot build OpenMP code: {why}")
 
 
 def native_target() -> str:

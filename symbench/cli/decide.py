@@ -14,6 +14,7 @@ from ..gate import rerun
 from ..gate.envs import DEFAULT_PROCESS_PAIRS, DEFAULT_TIMEOUT_S, rerun_envs
 from ..kernels import catalog, load_kernels_file
 from ..recommend import DEFAULT_BATCHES, RANK_BY, recommend
+from ..records.summary import names_not_stored
 from ..report import build_report
 from ..selection import select, split_names
 from .options import (
@@ -88,9 +89,15 @@ def cmd_gate(args: argparse.Namespace) -> int:
     else:
         if not args.current:
             raise BadInput("give BASELINE and CURRENT runs, or --rerun BASELINE")
+        baseline, current = store.load(args.baseline), store.load(args.current)
+        if baseline.get("run_id") == current.get("run_id"):
+            raise BadInput(
+                f"{args.baseline!r} and {args.current!r} are the same run "
+                f"({baseline.get('run_id')}): a run compared with itself cannot move"
+            )
         report = gate.compare_records(
-            store.load(args.baseline),
-            store.load(args.current),
+            baseline,
+            current,
             threshold=args.threshold,
             alpha=args.alpha,
             allow_env_change=args.allow_env_change,
@@ -138,14 +145,17 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     records, problems = store_from(args).load_all()
     for problem in problems:
         warn_line(problem)
+    kernels, backends = split_names(args.kernel), split_names(args.backend)
+    if problem := names_not_stored(records, kernels, backends):
+        raise BadInput(problem)
     report = monitor.monitor(
         records,
         threshold=args.threshold,
         alpha=args.alpha,
         min_change=args.min_change,
         min_runs=args.min_runs,
-        kernels=split_names(args.kernel) or None,
-        backends=split_names(args.backend) or None,
+        kernels=kernels or None,
+        backends=backends or None,
     )
     if args.json:
         print_json(report.to_dict())

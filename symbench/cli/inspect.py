@@ -8,10 +8,12 @@ from typing import Any
 
 from ..backends import backend_ids, get_backend
 from ..devices import fingerprint
+from ..errors import BadInput
 from ..fmt import fmt_number, fmt_seconds
 from ..kernels import catalog, load_kernels_file
 from ..records import RunView
-from ..records.summary import history_rows
+from ..records.summary import history_rows, names_not_stored
+from ..selection import split_names
 from .options import store_from, store_option
 from .output import (
     STATUS_STYLE,
@@ -67,9 +69,9 @@ def device_lines(fp: dict[str, Any]) -> list[str]:
 
 
 def cmd_kernels(args: argparse.Namespace) -> int:
-    kernels = list(catalog().values())
-    if args.kernels_file:
-        kernels = load_kernels_file(args.kernels_file) + kernels
+    # What the other commands use: a file's kernel replaces the catalog's of the same name.
+    mine = {k.name: k for k in load_kernels_file(args.kernels_file)} if args.kernels_file else {}
+    kernels = [*mine.values(), *(k for name, k in catalog().items() if name not in mine)]
     rows = [
         {
             "name": k.name,
@@ -140,7 +142,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     records, problems = store_from(args).load_all()
     for p in problems:
         warn_line(f"{p} (skipped)")
-    rows = history_rows(records, args.kernel, args.backend)
+    kernels, backends = split_names(args.kernel), split_names(args.backend)
+    if problem := names_not_stored(records, kernels, backends):
+        raise BadInput(problem)
+    rows = history_rows(records, kernels, backends)
     if args.json:
         print_json(rows)
         return 0
@@ -187,10 +192,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("history", help="one row per stored run, oldest first")
     p.add_argument(
-        "--kernel", "-k", action="append", metavar="NAME", help="only runs with this kernel"
+        "--kernel", "-k", action="append", metavar="NAME", help="only runs with these kernels"
     )
     p.add_argument(
-        "--backend", "-b", action="append", metavar="ID", help="only runs with this backend"
+        "--backend", "-b", action="append", metavar="ID", help="only runs with these backends"
     )
     store_option(p)
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -89,6 +89,22 @@ def boundness(record: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def names_not_stored(records: list[dict[str, Any]], kernels=None, backends=None) -> str | None:
+    """Why a ``--kernel``/``--backend`` filter over stored runs matches nothing: the first
+    name no record holds, with the names they do hold (a typo would otherwise give an
+    empty table and exit 0). None when every name is stored, or nothing is stored yet."""
+    if not records:
+        return None
+    views = [RunView(r).results for r in records]
+    for what, wanted in (("kernel", kernels), ("backend", backends)):
+        stored = sorted({getattr(r, what) for results in views for r in results})
+        for name in wanted or []:
+            if name not in stored:
+                shown = ", ".join(stored[:20]) + (" ..." if len(stored) > 20 else "")
+                return f"no stored run has {what} {name!r} (stored: {shown or 'none'})"
+    return None
+
+
 def history_rows(
     records: list[dict[str, Any]], kernels=None, backends=None
 ) -> list[dict[str, Any]]:
