@@ -14,7 +14,8 @@ p-values of every candidate in every series are corrected together (Benjamini-Ho
 flag noise somewhere by sheer number. A step is reported (a change point) when its corrected
 p-value is below ``alpha`` and it changes the time by at least ``min_change``; its confidence
 is ``1 - p``. A series is *flagged* when one of its steps is beyond ``threshold`` either way,
-and ``monitor`` fails (exit 1) when a series' newest step is a slowdown beyond it.
+and ``monitor`` fails (exit 1) when a series' newest step is a slowdown beyond it, the
+suite drift series included (a lasting slowdown of every pair is divided out of each).
 
 Why ruptures: it is maintained, works with NumPy 2 (MongoDB's signal-processing-algorithms,
 the E-divisive implementation Otava uses, pins NumPy 1), and PELT finds several steps in one
@@ -114,14 +115,20 @@ class Report:
         return [s for s in self.series if s.steps]
 
     @property
+    def stepped(self) -> list[Series]:
+        """Pairs' and drift series with a step: a whole suite that moved for good moved
+        every pair, and is as much a change as one pair's."""
+        return [*self.change_points, *(d for d in self.drift if d.steps)]
+
+    @property
     def flagged(self) -> list[Series]:
         """Series with a step beyond the threshold, either way: what a user should look at."""
-        return [s for s in self.change_points if any(beyond(st, self) for st in s.steps)]
+        return [s for s in self.stepped if any(beyond(st, self) for st in s.steps)]
 
     @property
     def newest_slowdowns(self) -> list[Series]:
         """Series whose newest step is a slowdown beyond the threshold."""
-        return [s for s in self.change_points if s.steps[-1].change > self.threshold]
+        return [s for s in self.stepped if s.steps[-1].change > self.threshold]
 
     @property
     def long_enough(self) -> list[Series]:

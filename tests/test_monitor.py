@@ -107,10 +107,13 @@ def test_without_leaving_out_the_episode_the_report_is_wrong(monkeypatch):
 
 def test_a_lasting_level_change_is_the_machines_step_not_an_episode():
     report = monitor.judge(_suite(24, range(12, 24), np.ones(16) * 0.4), {}, 24)
-    assert report.disturbed == {} and not report.flagged
+    assert report.disturbed == {} and not report.change_points  # divided out of each pair
     (drift,) = report.drift
     (step,) = drift.steps
     assert step.number == 13 and 0.15 < step.change < 0.25
+    # ... but every pair is 20 % slower for good: that fails the monitor like one pair would
+    assert report.flagged == report.newest_slowdowns == [drift]
+    assert report.exit_code == monitor.EXIT_SLOWER
 
 
 @pytest.fixture(scope="module")

@@ -171,7 +171,7 @@ def print_monitor(report: monitor.Report) -> None:
     table = Table(title=f"change points over {report.runs} runs (FDR {report.alpha:g})")
     for col in ("machine", "pair", "run", "#", "before", "after", "change", "confidence"):
         table.add_column(col, justify="right" if col in ("#", "change", "confidence") else "left")
-    shown = [*report.change_points, *(d for d in report.drift if d.steps)]
+    shown = report.stepped
     for s in shown:
         for st in s.steps:
             style = "bold" if monitor.beyond(st, report) else None
@@ -190,17 +190,22 @@ def print_monitor(report: monitor.Report) -> None:
             f"[dim]left out as disturbed (the whole suite over {monitor.DISTURBED:.0%} slower) "
             f"on {escape(where)}: {len(runs)} run(s), {', '.join(runs)}[/]"
         )
+    drifted = len(report.stepped) - len(report.change_points)
     console.print(
         f"{len(report.series)} series, {len(report.long_enough)} with at least "
-        f"{report.min_runs} runs; {len(report.change_points)} with a change point, "
+        f"{report.min_runs} runs; {len(report.stepped)} with a change point"
+        f"{f' ({drifted} of them the whole suite)' if drifted else ''}, "
         f"{len(report.flagged)} flagged (a step beyond {report.threshold:.0%}, in bold)"
     )
     if report.exit_code == monitor.EXIT_TOO_SHORT:
         console.print(f"too short to say: no series has {report.min_runs} runs yet (exit 3)")
     for s in report.newest_slowdowns:
         st = s.steps[-1]
+        what = (
+            f"every pair ({s.device}, n={s.size})" if s.kernel == monitor.DRIFT else escape(s.key)
+        )
         console.print(
-            f"[red]SLOWER[/] {escape(s.key)} on {s.machine}: {st.change:+.1%} from run "
+            f"[red]SLOWER[/] {what} on {s.machine}: {st.change:+.1%} from run "
             f"{st.run_id} (threshold {report.threshold:.0%})"
         )
 
