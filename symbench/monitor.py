@@ -5,11 +5,11 @@ names): the median time of every stored run, oldest first, on a log scale (a ste
 ratio). Candidate steps come from ``ruptures``' PELT search with an L2 cost and a penalty of
 ``PENALTY * sigma**2 * log(n)`` (a BIC-style penalty scaled by the series' own noise, sigma
 estimated robustly from successive differences); each candidate is then tested, as Apache
-Otava does after E-divisive, between the segments on either side, with the rank-based
-Mann-Whitney U (Otava uses Student's t; here one run slowed by a neighbour's load must not make a
-step), its p-value multiplied by the number of places the boundary could have taken (PELT
-chose the place, so U's own p-value would be too small). Before that, each run's suite-wide
-factor is divided out (``correct_drift``), and runs the whole suite ran more than
+Otava does after E-divisive, between the segments on either side: a permutation test of the
+largest rank-based Mann-Whitney U over the places a step could take there (Otava uses
+Student's t at the chosen place; here one run slowed by a neighbour's load must not make a
+step, and the test pays for PELT having chosen the place). Before that, each run's
+suite-wide factor is divided out (``correct_drift``), and runs the whole suite ran more than
 ``DISTURBED`` slower in are left out (``disturbed_runs``). The p-values of every candidate
 in every series are corrected together (Benjamini-Hochberg,
 ``scipy.stats.false_discovery_control``), so a store with hundreds of series does not flag
@@ -70,7 +70,7 @@ class Step:
     before_s: float  # median of the segment before
     after_s: float
     change: float  # after / before - 1 (positive: slower)
-    p_value: float  # Mann-Whitney U, corrected over every candidate in the store
+    p_value: float  # permutation test of the largest U, corrected over every candidate
     confidence: float
     number: int = 0  # the run's 1-based position in the series' whole history
 
@@ -286,31 +286,51 @@ def candidates(y: np.ndarray, penalty: float = PENALTY) -> list[int]:
 
 
 def _pvalues(y: np.ndarray, bounds: list[int]) -> list[float]:
-    """p-value of each internal boundary: Mann-Whitney U between its two neighbouring
-    segments (rank-based, so one slow run among many does not make a step; Welch's t-test
-    let 8 % of flat series with this machine's heavy-tailed noise through, U 4 %),
-    multiplied by the number of places the boundary could have been put between them.
+    """p-value of each internal boundary: is there a step anywhere in the window between
+    its neighbouring boundaries? (``window_pvalue``)"""
+    edges = [0, *bounds, len(y)]
+    return [window_pvalue(y[edges[i - 1] : edges[i + 1]]) for i in range(1, len(edges) - 1)]
 
-    PELT put the boundary where the two sides differ most, so U's own p-value, computed
-    as if the place had been fixed in advance, is too small: on flat series of 30 runs it
-    fell below 0.01 in 5 % (Gaussian noise) to 10 % (heavy-tailed) of them, and a store of
-    105 flat heavy-tailed series had a series flagged in 3 of 20 trials. Bonferroni over
-    the places (``splits``) makes it a p-value again (at most 1 % below 0.01), at a price:
-    a step needs 4 runs after it, not 3, before it can be called."""
+
+def window_pvalue(x: np.ndarray, seed: int = 0) -> float:
+    """Permutation p-value of the largest standardized Mann-Whitney U over the window's
+    splits (at least ``MIN_SEGMENT`` runs on each side), as E-divisive judges its steps.
+
+    PELT put the boundary where the two sides differ most, so U's own p-value at that
+    place, computed as if the place had been fixed, is too small: flat series of 30 runs
+    with heavy-tailed noise had a step at alpha 0.01 in 7.5 % of them, and a synthetic
+    store of 105 flat series had one flagged in 3 of 20 trials. Comparing the largest U
+    over every split with the same maximum over shuffled orders pays for the choice
+    (2 %). Rank-based, so one slow run among many does not make a step. Shuffles come in
+    rounds of 999, 9 000 and 90 000 until 20 of them reach the observed value (seeded: the
+    same history gives the same p-value); the smallest p-value is 1e-5."""
     from scipy import stats
 
-    edges = [0, *bounds, len(y)]
-    out = []
-    for i in range(1, len(edges) - 1):
-        before, after = y[edges[i - 1] : edges[i]], y[edges[i] : edges[i + 1]]
-        p = float(stats.mannwhitneyu(before, after, alternative="two-sided").pvalue)
-        out.append(min(1.0, p * splits(len(before) + len(after))))
-    return out
+    ranks = stats.rankdata(x)
+    observed = _largest_u(ranks[None, :])[0]
+    rng = np.random.default_rng(seed)
+    hits = total = 0
+    chunk = max(1, 2_000_000 // len(x))
+    for shuffles in (999, 9_000, 90_000):
+        for done in range(0, shuffles, chunk):
+            rows = rng.permuted(np.tile(ranks, (min(chunk, shuffles - done), 1)), axis=1)
+            hits += int(np.count_nonzero(_largest_u(rows) >= observed - 1e-9))
+            total += len(rows)
+        if hits >= 20:
+            break
+    return (1 + hits) / (1 + total)
 
 
-def splits(n: int) -> int:
-    """Places a boundary can take in ``n`` runs with ``MIN_SEGMENT`` on each side."""
-    return max(1, n - 2 * MIN_SEGMENT + 1)
+def _largest_u(ranks: np.ndarray) -> np.ndarray:
+    """Per row of ranks, the largest |z| of Mann-Whitney's U between the first k and the
+    rest, over k with ``MIN_SEGMENT`` on each side (normal standardization, no tie term)."""
+    m = ranks.shape[1]
+    k = np.arange(MIN_SEGMENT, m - MIN_SEGMENT + 1)
+    if len(k) == 0:
+        return np.zeros(len(ranks))
+    u = np.cumsum(ranks, axis=1)[:, k - 1] - k * (k + 1) / 2
+    z = (u - k * (m - k) / 2) / np.sqrt(k * (m - k) * (m + 1) / 12)
+    return np.max(np.abs(z), axis=1)
 
 
 def detect(

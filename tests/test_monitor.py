@@ -47,21 +47,25 @@ def test_flat_noise_has_no_change_points():
 
 
 def test_a_boundary_placed_where_noise_differs_most_is_not_significant_by_that():
-    # PELT puts the boundary where the two sides differ most; a p-value computed as if the
-    # place had been fixed was below 0.01 in 38 of these 400 flat series (should be ~4)
+    # PELT puts the boundary where the two sides differ most; with U's p-value computed as
+    # if that place had been fixed, 30 of these 400 flat heavy-tailed series had a step at
+    # alpha 0.01 (7.5 %); the permutation test of the largest U has 9
     rng = np.random.default_rng(5)
-    low = 0
+    stepped = 0
     for _ in range(400):
-        y = rng.standard_t(4, 30) * 0.02
-        bounds = monitor.candidates(y)
-        low += bool(bounds) and min(monitor._pvalues(y, bounds)) < 0.01
-    assert low <= 8
+        s = _series(np.exp(rng.standard_t(4, 30) * 0.02))
+        monitor.detect([s], min_change=0.0)
+        stepped += bool(s.steps)
+    assert stepped <= 14
 
 
-def test_a_step_is_called_once_four_runs_follow_it():
-    s = _series(_noisy(30, 0.02, seed=4, step=0.25, at=26))
-    monitor.detect([s])
-    assert [st.index for st in s.steps] == [26]
+def test_a_step_is_called_once_five_runs_follow_it_not_three():
+    # three runs at the top of thirty are too common among shuffles to call a step
+    early = _series(_noisy(30, 0.02, seed=4, step=0.25, at=27))
+    called = _series(_noisy(30, 0.02, seed=4, step=0.25, at=25))
+    monitor.detect([early])
+    monitor.detect([called])
+    assert early.steps == [] and [st.index for st in called.steps] == [25]
 
 
 def test_exit_codes_say_slower_improved_or_too_short():
