@@ -47,7 +47,8 @@ def trial(rng, pool, n, step, at, sigma=None) -> monitor.Series:
     """A synthetic series: residuals resampled from a random real series (``sigma`` None),
     or Gaussian noise of that standard deviation (in log time)."""
     if sigma is None:
-        y = rng.choice(pool[rng.integers(len(pool))], size=n, replace=True)
+        drawn = pool[rng.integers(len(pool))]
+        y = rng.choice(drawn, size=n, replace=True)
     else:
         y = rng.normal(0.0, sigma, n)
     if step:
@@ -55,7 +56,13 @@ def trial(rng, pool, n, step, at, sigma=None) -> monitor.Series:
     s = monitor.Series("synthetic", "k", "b", "cpu", "float64", 1)
     s.run_ids = [f"run{i}" for i in range(n)]
     s.times_s = list(np.exp(y) * 1e-3)
+    s.noise = monitor.noise(drawn) if sigma is None else sigma  # the noise it was drawn with
     return s
+
+
+#: noise bands of the drawn series, for the resampled step trials (a 10 % step is under two
+#: sigma in the noisiest series: no method locates it from single medians)
+BANDS = ((0.0, 0.02), (0.02, 0.04), (0.04, 0.06), (0.06, 1.0))
 
 
 def main() -> int:
@@ -87,21 +94,33 @@ def main() -> int:
             s = trial(rng, pool, args.runs, 0.0, 0, sigma)
             monitor.detect([s])
             false += bool(s.steps)
-        found, located = 0, 0
+        trials = []  # (noise of the drawn series, found, located)
         for _ in range(args.series):
             at = int(rng.integers(10, 41))
             s = trial(rng, pool, args.runs, args.step, at, sigma)
             monitor.detect([s])
             ups = [st for st in s.steps if st.change > 0]
-            found += bool(ups)
-            located += any(abs(st.index - at) <= 2 for st in ups)
-        rows.append({"noise": label, "sigma": sigma,
-                     "false_alarm_rate": false / args.series,
-                     "step_found_rate": found / args.series,
-                     "step_located_within_2_rate": located / args.series})  # fmt: skip
+            trials.append((s.noise, bool(ups), any(abs(st.index - at) <= 2 for st in ups)))
+        row = {"noise": label, "sigma": sigma,
+               "false_alarm_rate": false / args.series,
+               "step_found_rate": sum(t[1] for t in trials) / args.series,
+               "step_located_within_2_rate": sum(t[2] for t in trials) / args.series}  # fmt: skip
+        if sigma is None:
+            row["by_noise_of_the_drawn_series"] = [
+                {"sigma": f"{lo:.0%}-{hi:.0%}" if hi < 1 else f"over {lo:.0%}",
+                 "trials": len(band),
+                 "step_found_rate": sum(t[1] for t in band) / max(len(band), 1),
+                 "step_located_within_2_rate": sum(t[2] for t in band) / max(len(band), 1)}
+                for lo, hi in BANDS
+                for band in [[t for t in trials if lo <= t[0] < hi]]
+            ]  # fmt: skip
+        rows.append(row)
     out = {
         "store": args.store,
         "noise_series": len(pool),
+        "noise_sigma_percentiles_25_50_75_90": [
+            round(float(v), 4) for v in np.percentile(sigmas, [25, 50, 75, 90])
+        ],
         "series_per_case": args.series,
         "runs_per_series": args.runs,
         "step": args.step,
