@@ -187,3 +187,23 @@ def test_report_marks_the_change_points(history, tmp_path):
                  "--out", str(out)]) == 0  # fmt: skip
     page = out.read_text()
     assert "Change points over the runs" in page and "timing history with change points" in page
+
+
+def _scenarios():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "tools" / "monitor_scenarios.py"
+    spec = importlib.util.spec_from_file_location("monitor_scenarios", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "name", ["one backend (9 pairs) +20 % at run 16 of 30", "whole suite +20 % at run 21 of 30"]
+)
+def test_the_scenario_tool_flags_exactly_the_moved_series(name):
+    row = _scenarios().judge(name, seed=0, pairs=35, sigma=(0.019, 0.042))
+    assert row["passed"], row
+    assert row["flagged"] == row["expected"] and row["exit_code"] == monitor.EXIT_SLOWER
