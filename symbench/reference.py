@@ -172,16 +172,16 @@ def evaluate(kernel: Kernel, columns: list[np.ndarray], dps: int = DEFAULT_DPS):
             except (ZeroDivisionError, ValueError, OverflowError):
                 value = mpmath.mpf("nan")
             except MemoryError:  # a magnitude no bound above caught: say where, not a traceback
-                args = ", ".join(f"{a}={float(c[i])!r}" for a, c in zip(kernel.args, columns))
                 raise BadInput(
-                    f"kernel {kernel.name}: the reference ran out of memory at {args} (an "
+                    f"kernel {kernel.name}: the reference ran out of memory at "
+                    f"{_point(kernel, columns, i)} (an "
                     "intermediate value beyond any float format); narrow the domain"
                 ) from None
             if isinstance(value, mpmath.mpc):
                 if abs(value.imag) > abs(value) * mpmath.mpf(10) ** (-dps // 2):
-                    args = ", ".join(f"{a}={float(c[i])!r}" for a, c in zip(kernel.args, columns))
                     raise ComplexValued(
-                        f"kernel {kernel.name}: expression is complex-valued at {args} "
+                        f"kernel {kernel.name}: expression is complex-valued at "
+                        f"{_point(kernel, columns, i)} "
                         f"(value {mpmath.nstr(value, 8)}); narrow the domain"
                     )
                 value = value.real
@@ -189,6 +189,11 @@ def evaluate(kernel: Kernel, columns: list[np.ndarray], dps: int = DEFAULT_DPS):
                 value = mpmath.mpf(value)
             hi[i], lo[i] = _to_double_double(value)
     return hi, lo
+
+
+def _point(kernel: Kernel, columns: list[np.ndarray], i: int) -> str:
+    """Row ``i`` of ``columns`` as ``x=0.5, y=2.0``, for an error that names where."""
+    return ", ".join(f"{a}={float(c[i])!r}" for a, c in zip(kernel.args, columns))
 
 
 def _key(kernel: Kernel, columns: list[np.ndarray], dps: int) -> str:

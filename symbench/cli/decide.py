@@ -173,12 +173,12 @@ def print_monitor(report: monitor.Report) -> None:
         table.add_column(col, justify="right" if col in ("#", "change", "confidence") else "left")
     shown = report.stepped
     for s in shown:
+        level = fmt_seconds if s.kernel != monitor.DRIFT else "{:.3f}".format  # a factor
         for st in s.steps:
             style = "bold" if monitor.beyond(st, report) else None
             table.add_row(
                 s.machine, escape(s.key), st.run_id, f"{st.number}/{s.length}",
-                fmt_seconds(st.before_s) if s.kernel != monitor.DRIFT else f"{st.before_s:.3f}",
-                fmt_seconds(st.after_s) if s.kernel != monitor.DRIFT else f"{st.after_s:.3f}",
+                level(st.before_s), level(st.after_s),
                 f"{st.change:+.1%}", f"{st.confidence:.4f}", style=style,
             )  # fmt: skip
     if shown:
@@ -190,7 +190,7 @@ def print_monitor(report: monitor.Report) -> None:
             f"[dim]left out as disturbed (the whole suite over {monitor.DISTURBED:.0%} slower) "
             f"on {escape(where)}: {len(runs)} run(s), {', '.join(runs)}[/]"
         )
-    drifted = len(report.stepped) - len(report.change_points)
+    drifted = len(shown) - len(report.change_points)
     console.print(
         f"{len(report.series)} series, {len(report.long_enough)} with at least "
         f"{report.min_runs} runs; {len(report.stepped)} with a change point"
